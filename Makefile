@@ -1,0 +1,46 @@
+# posture — the two commands that matter are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin/posture
+PKGS    := ./...
+# Tests that need root, the kernel, an API server or a browser refuse to
+# skip when CI=true; locally they skip with a reason.
+export CI
+
+.PHONY: help build test unit lint bench conformance demo generate fuzz clean
+
+help: ## list targets
+	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/posture
+	$(GO) build -o $(BIN) ./cmd/posture
+
+demo: build ## run posture end to end on generated example data
+	./$(BIN) demo --dir out/demo
+
+test: lint unit conformance ## everything CI runs: lint, unit and integration tests, conformance against Cilium
+
+unit: ## go test for the main module (root-only tests run when root)
+	$(GO) test -count=1 -timeout 40m $(PKGS)
+
+lint: ## gofmt, go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfe[lb].go$$')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+conformance: ## differential and schema tests against Cilium v1.20.2 (nested module)
+	@if [ -f conformance/go.mod ]; then cd conformance && $(GO) test -count=1 -timeout 40m ./...; \
+	  else echo "conformance: module not present yet"; fi
+
+bench: ## Go benchmarks (figures go to BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+generate: ## regenerate bpf2go output (needs clang, llvm, libbpf-dev)
+	$(GO) generate ./bpf/...
+
+fuzz: ## run each fuzz target briefly
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$t || exit 1; done; done
+
+clean: ## remove build output
+	rm -rf bin out

@@ -1,0 +1,2 @@
+// Package agent implements the "posture agent" command.
+package agent

@@ -1,0 +1,2 @@
+// Package flows implements the "posture flows" command.
+package flows

@@ -1,0 +1,2 @@
+// Package lint implements the "posture lint" command.
+package lint

@@ -1,0 +1,2 @@
+// Package report implements the "posture report" command.
+package report

@@ -1,0 +1,2 @@
+// Package rollout implements the "posture rollout" command.
+package rollout

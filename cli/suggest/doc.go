@@ -1,0 +1,2 @@
+// Package suggest implements the "posture suggest" command.
+package suggest

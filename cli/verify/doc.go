@@ -1,0 +1,2 @@
+// Package verify implements the "posture verify" command.
+package verify

@@ -1,0 +1,20 @@
+package verify
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/posture-dev/posture/cli/cmdutil"
+)
+
+// New returns the verify command.
+func New(s cmdutil.Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "not implemented yet",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return errors.New("posture verify: not implemented yet")
+		},
+	}
+}

@@ -1,0 +1,130 @@
+package flow
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Caps on per-edge samples keep memory bounded by the number of edges, not
+// by the number of flows.
+const (
+	MaxPodsPerEdge  = 16
+	MaxIPsPerEdge   = 256
+	MaxNamesPerEdge = 64
+	MaxHTTPPerEdge  = 64
+)
+
+// Edge aggregates the flows of one connection shape: a source workload
+// identity talking to a destination identity (workload, entity, CIDR or DNS
+// name) on one protocol and port. A connection seen at both ends (egress at
+// the client, ingress at the server) is one edge; ObservedEgress and
+// ObservedIngress say where it was seen. Replies never make an edge.
+type Edge struct {
+	Source      Endpoint `json:"source"`
+	Destination Endpoint `json:"destination"`
+	Protocol    Protocol `json:"protocol"`
+	// Port is the destination port, or the ICMP type for ICMP.
+	Port            uint16             `json:"port"`
+	Flows           uint64             `json:"flows"`
+	FirstSeen       time.Time          `json:"firstSeen,omitzero"`
+	LastSeen        time.Time          `json:"lastSeen,omitzero"`
+	SourcePods      []string           `json:"sourcePods,omitempty"`
+	DestinationPods []string           `json:"destinationPods,omitempty"`
+	DestinationIPs  []string           `json:"destinationIPs,omitempty"`
+	Verdicts        map[Verdict]uint64 `json:"verdicts,omitempty"`
+	ObservedEgress  uint64             `json:"observedEgress,omitempty"`
+	ObservedIngress uint64             `json:"observedIngress,omitempty"`
+	DNSNames        []string           `json:"dnsNames,omitempty"`
+	HTTP            []HTTPSample       `json:"http,omitempty"`
+}
+
+// HTTPSample counts requests with one method and path.
+type HTTPSample struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Count  uint64 `json:"count"`
+}
+
+// EdgeKey identifies the edge a (non-reply) flow belongs to. Pod names,
+// IPs and ports on the client side are deliberately not part of it.
+func EdgeKey(f *Flow) string {
+	var b strings.Builder
+	writeEndpointKey(&b, &f.Source)
+	b.WriteByte('|')
+	writeEndpointKey(&b, &f.Destination)
+	b.WriteByte('|')
+	b.WriteString(string(f.Protocol))
+	b.WriteByte('|')
+	b.WriteString(strconv.Itoa(int(f.Port())))
+	return b.String()
+}
+
+func writeEndpointKey(b *strings.Builder, e *Endpoint) {
+	switch {
+	case e.IsPod():
+		b.WriteString(e.Namespace)
+		b.WriteByte('/')
+		b.WriteString(e.Labels.Key())
+	case e.Identity.IsWorld() || e.Identity == IdentityUnknown || e.Identity >= IdentityMinLocal:
+		// Outside the cluster: one edge per DNS name when known, so FQDN
+		// rules can be proposed; otherwise one per identity.
+		b.WriteString("world:")
+		if len(e.Names) > 0 {
+			b.WriteString(e.Names[0])
+		} else {
+			b.WriteString(strconv.FormatUint(uint64(e.Identity), 10))
+		}
+	default:
+		b.WriteString("reserved:")
+		b.WriteString(e.Identity.ReservedName())
+	}
+}
+
+// Representatives returns one flow per known destination IP (or a single
+// flow without one), as the evaluator needs them to answer for this edge.
+func (e *Edge) Representatives() []Flow {
+	base := Flow{
+		Time:        e.LastSeen,
+		Source:      e.Source,
+		Destination: e.Destination,
+		Protocol:    e.Protocol,
+		DstPort:     e.Port,
+		Count:       e.Flows,
+	}
+	if e.Protocol == ProtoICMP || e.Protocol == ProtoICMPv6 {
+		base.DstPort, base.ICMPType = 0, uint8(e.Port)
+	}
+	if len(e.DNSNames) > 0 {
+		base.Destination.Names = e.DNSNames
+	}
+	if len(e.DestinationIPs) == 0 {
+		return []Flow{base}
+	}
+	out := make([]Flow, 0, len(e.DestinationIPs))
+	for _, ip := range e.DestinationIPs {
+		f := base
+		f.Destination.IP = ip
+		out = append(out, f)
+	}
+	return out
+}
+
+// SortEdges orders edges deterministically: source namespace and labels,
+// destination, protocol, port.
+func SortEdges(es []Edge) {
+	slices.SortFunc(es, func(a, b Edge) int {
+		return cmp.Or(
+			strings.Compare(a.Source.Namespace, b.Source.Namespace),
+			strings.Compare(a.Source.Labels.Key(), b.Source.Labels.Key()),
+			strings.Compare(a.Destination.Namespace, b.Destination.Namespace),
+			strings.Compare(a.Destination.Labels.Key(), b.Destination.Labels.Key()),
+			cmp.Compare(a.Destination.Identity, b.Destination.Identity),
+			slices.Compare(a.DNSNames, b.DNSNames),
+			strings.Compare(string(a.Protocol), string(b.Protocol)),
+			cmp.Compare(a.Port, b.Port),
+		)
+	})
+}
