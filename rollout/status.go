@@ -99,6 +99,11 @@ type WorkloadStatus struct {
 	Coverage   float64           `json:"coverage"` // 0..1
 	WouldDeny  uint64            `json:"wouldDeny"`
 	StageSince time.Time         `json:"stageSince"`
+	// WouldDenyIngress and WouldDenyEgress split WouldDeny by the direction
+	// the to-be-enforced set would deny in, counted over all evidence seen
+	// for the workload (so they only grow), for the per-direction metric.
+	WouldDenyIngress uint64 `json:"wouldDenyIngress,omitempty"`
+	WouldDenyEgress  uint64 `json:"wouldDenyEgress,omitempty"`
 }
 
 // Sample is a point of a namespace's history, for charts.
