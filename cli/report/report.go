@@ -1,20 +1,148 @@
 package report
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/posture-dev/posture/cli/cmdutil"
+	"github.com/posture-dev/posture/reports"
+	"github.com/posture-dev/posture/rollout"
 )
+
+type options struct {
+	namespace string
+	out       string
+	status    string
+	workloads bool
+	brief     bool
+	width     int
+	output    *cmdutil.Output
+}
 
 // New returns the report command.
 func New(s cmdutil.Streams) *cobra.Command {
-	return &cobra.Command{
+	o := &options{output: cmdutil.NewOutput(reports.Formats[0], reports.Formats...)}
+	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "not implemented yet",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("posture report: not implemented yet")
-		},
+		Short: "Report rollout progress: stage, gates, coverage, would-deny flows, ETA, history",
+		Long: `Report where each namespace stands in the staged rollout: its stage and time
+in it, each gate's value against its threshold, coverage, the flows the
+to-be-enforced policy would deny (with the rule change that would cover each),
+when the next promotion can happen, and the transition history, with a
+cluster-wide summary.
+
+Formats: table (terminal), markdown (for a pull request or change ticket),
+json (versioned schema: reports/schema/report.v1.json), html (one
+self-contained file with charts; needs --out or a redirect).`,
+		Example: `  posture report --status status.json
+  posture report --status status.json -n shop --workloads
+  posture report --status status.json -o html --out report.html
+  posture report --status status.json -o markdown > rollout.md`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), s, o) },
 	}
+	f := cmd.Flags()
+	f.StringVarP(&o.namespace, "namespace", "n", "", "report on one namespace only")
+	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
+	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (- for stdin) instead of computing it")
+	f.BoolVar(&o.workloads, "workloads", false, "add the per-workload breakdown of each namespace")
+	f.BoolVar(&o.brief, "brief", false, "table and markdown: only the cluster summary and the namespace overview")
+	f.IntVar(&o.width, "width", 0, "table: fit to this many columns (default: the terminal's width; unlimited when not a terminal)")
+	o.output.Register(cmd)
+	return cmd
+}
+
+func run(ctx context.Context, s cmdutil.Streams, o *options) error {
+	st, err := loadStatus(ctx, s, o)
+	if err != nil {
+		return err
+	}
+	ropts := reports.Options{Namespace: o.namespace, Workloads: o.workloads, Brief: o.brief, Width: o.width}
+	if o.out == "" && o.output.String() == "table" {
+		if w, color := terminal(s.Out); w > 0 {
+			if ropts.Width == 0 {
+				ropts.Width = w
+			}
+			ropts.Color = color
+		} else if ropts.Width == 0 {
+			ropts.Width, _ = strconv.Atoi(os.Getenv("COLUMNS"))
+		}
+	}
+	r, err := reports.Build(st, ropts)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		return reports.Write(s.Out, r, o.output.String())
+	}
+	if err := writeFile(o.out, func(w io.Writer) error { return reports.Write(w, r, o.output.String()) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Err, "wrote the %s report on %d namespace(s) to %s\n", o.output.String(), len(r.Namespaces), o.out)
+	return nil
+}
+
+// loadStatus reads --status, or computes the status from the rollout state.
+func loadStatus(_ context.Context, s cmdutil.Streams, o *options) (*rollout.Status, error) {
+	switch o.status {
+	case "":
+		return nil, errors.New("no rollout status to report on: pass --status FILE (the JSON of posture rollout status -o json)")
+	case "-":
+		return reports.ReadStatus("stdin", s.In)
+	default:
+		f, err := os.Open(o.status)
+		if err != nil {
+			return nil, fmt.Errorf("opening rollout status: %w", err)
+		}
+		defer f.Close()
+		return reports.ReadStatus(o.status, f)
+	}
+}
+
+// terminal returns the width of out when it is a terminal, and whether
+// colour is wanted there (https://no-color.org).
+func terminal(out io.Writer) (int, bool) {
+	f, ok := out.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0, false
+	}
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || w <= 0 {
+		w = 80
+	}
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return w, !noColor && os.Getenv("TERM") != "dumb"
+}
+
+// writeFile writes through a temporary file in the same directory, so a
+// failed render never leaves half a report where the last good one was.
+func writeFile(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("creating report file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing report file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing report file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing report file: %w", err)
+	}
+	return nil
 }
