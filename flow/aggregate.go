@@ -4,10 +4,44 @@ import (
 	"slices"
 )
 
+// Counts is what one observed record contributes to its edge. A Hubble
+// export reports one packet several times (each trace point, each end of
+// the connection); the reader decides which events start a connection and
+// passes that here, so the aggregator itself never guesses.
+type Counts struct {
+	// Flows is the number of connections (or L7 requests) this record starts.
+	Flows uint64
+	// Egress and Ingress count connections first seen at that observation
+	// point by this record.
+	Egress, Ingress uint64
+	// Verdict is added to the tally of the record's verdict.
+	Verdict uint64
+	// Requests is added to the record's HTTP method/path sample.
+	Requests uint64
+}
+
+// CountsOf is the plain accounting for an already-deduplicated record (a
+// node agent flow): Count flows (1 when zero), seen where Direction says.
+func CountsOf(f *Flow) Counts {
+	n := f.Count
+	if n == 0 {
+		n = 1
+	}
+	c := Counts{Flows: n, Verdict: n, Requests: n}
+	switch f.Direction {
+	case DirectionEgress:
+		c.Egress = n
+	case DirectionIngress:
+		c.Ingress = n
+	}
+	return c
+}
+
 // Aggregator folds flows into edges. Memory grows with the number of
 // distinct edges; per-edge samples are capped.
 type Aggregator struct {
 	edges   map[string]*Edge
+	key     []byte // scratch for the edge key, so lookups do not allocate
 	Replies uint64 // reply flows folded into their connection
 }
 
@@ -16,29 +50,20 @@ func NewAggregator() *Aggregator { return &Aggregator{edges: map[string]*Edge{}}
 
 // Add folds one flow in. Replies are counted but make no edge: connection
 // tracking allows them once the request was allowed.
-func (a *Aggregator) Add(f *Flow) {
+func (a *Aggregator) Add(f *Flow) { a.Observe(f, CountsOf(f)) }
+
+// Observe folds one flow in with explicit counts. A record with zero
+// counts still creates its edge and adds its samples (pods, IPs, names,
+// HTTP paths): it is evidence the connection shape exists.
+func (a *Aggregator) Observe(f *Flow, c Counts) {
 	if f.IsReply {
 		a.Replies++
 		return
 	}
-	n := f.Count
-	if n == 0 {
-		n = 1
-	}
-	k := EdgeKey(f)
-	e := a.edges[k]
-	if e == nil {
-		e = &Edge{
-			Source:      stripInstance(f.Source),
-			Destination: stripInstance(f.Destination),
-			Protocol:    f.Protocol,
-			Port:        f.Port(),
-			FirstSeen:   f.Time,
-			LastSeen:    f.Time,
-		}
-		a.edges[k] = e
-	}
-	e.Flows += n
+	e := a.edge(f)
+	e.Flows += c.Flows
+	e.ObservedEgress += c.Egress
+	e.ObservedIngress += c.Ingress
 	if !f.Time.IsZero() {
 		if e.FirstSeen.IsZero() || f.Time.Before(e.FirstSeen) {
 			e.FirstSeen = f.Time
@@ -59,20 +84,68 @@ func (a *Aggregator) Add(f *Flow) {
 	for _, name := range f.Destination.Names {
 		e.DNSNames = addCapped(e.DNSNames, name, MaxNamesPerEdge)
 	}
-	if f.Verdict != VerdictUnknown {
+	if f.Verdict != VerdictUnknown && c.Verdict > 0 {
 		if e.Verdicts == nil {
 			e.Verdicts = map[Verdict]uint64{}
 		}
-		e.Verdicts[f.Verdict] += n
-	}
-	switch f.Direction {
-	case DirectionEgress:
-		e.ObservedEgress += n
-	case DirectionIngress:
-		e.ObservedIngress += n
+		e.Verdicts[f.Verdict] += c.Verdict
 	}
 	if f.HTTP != nil && f.HTTP.Method != "" {
-		e.addHTTP(f.HTTP.Method, f.HTTP.Path, n)
+		e.addHTTP(f.HTTP.Method, f.HTTP.Path, c.Requests)
+	}
+}
+
+func (a *Aggregator) edge(f *Flow) *Edge {
+	a.key = AppendEdgeKey(a.key[:0], f)
+	if e := a.edges[string(a.key)]; e != nil {
+		return e
+	}
+	e := &Edge{
+		Source:      stripInstance(f.Source),
+		Destination: stripInstance(f.Destination),
+		Protocol:    f.Protocol,
+		Port:        f.Port(),
+	}
+	a.edges[string(a.key)] = e
+	return e
+}
+
+// Merge folds an already aggregated edge in (an Edge record from JSONL
+// evidence), adding its counts and samples to the edge with the same key.
+func (a *Aggregator) Merge(in *Edge) {
+	reps := in.Representatives()
+	f := reps[0]
+	f.Destination.IP = ""
+	e := a.edge(&f)
+	e.Flows += in.Flows
+	e.ObservedEgress += in.ObservedEgress
+	e.ObservedIngress += in.ObservedIngress
+	if !in.FirstSeen.IsZero() && (e.FirstSeen.IsZero() || in.FirstSeen.Before(e.FirstSeen)) {
+		e.FirstSeen = in.FirstSeen
+	}
+	if in.LastSeen.After(e.LastSeen) {
+		e.LastSeen = in.LastSeen
+	}
+	for _, p := range in.SourcePods {
+		e.SourcePods = addCapped(e.SourcePods, p, MaxPodsPerEdge)
+	}
+	for _, p := range in.DestinationPods {
+		e.DestinationPods = addCapped(e.DestinationPods, p, MaxPodsPerEdge)
+	}
+	for _, ip := range in.DestinationIPs {
+		e.DestinationIPs = addCapped(e.DestinationIPs, ip, MaxIPsPerEdge)
+	}
+	for _, n := range in.DNSNames {
+		e.DNSNames = addCapped(e.DNSNames, n, MaxNamesPerEdge)
+	}
+	for v, n := range in.Verdicts {
+		if e.Verdicts == nil {
+			e.Verdicts = map[Verdict]uint64{}
+		}
+		e.Verdicts[v] += n
+	}
+	for _, h := range in.HTTP {
+		e.addHTTP(h.Method, h.Path, h.Count)
 	}
 }
 
@@ -96,6 +169,11 @@ func (a *Aggregator) Edges() []Edge {
 	out := make([]Edge, 0, len(a.edges))
 	for _, e := range a.edges {
 		c := *e
+		c.SourcePods = slices.Clone(c.SourcePods)
+		c.DestinationPods = slices.Clone(c.DestinationPods)
+		c.DestinationIPs = slices.Clone(c.DestinationIPs)
+		c.DNSNames = slices.Clone(c.DNSNames)
+		c.HTTP = slices.Clone(c.HTTP)
 		slices.Sort(c.SourcePods)
 		slices.Sort(c.DestinationPods)
 		slices.Sort(c.DestinationIPs)

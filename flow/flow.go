@@ -104,6 +104,20 @@ const (
 	VerdictError      Verdict = "error"
 )
 
+// Event is the kind of datapath event a record came from, as Hubble
+// reports it in event_type.
+type Event string
+
+const (
+	EventUnknown       Event = ""
+	EventTrace         Event = "trace"          // a packet passed a trace point
+	EventDrop          Event = "drop"           // the datapath dropped a packet
+	EventPolicyVerdict Event = "policy-verdict" // first packet of a connection met policy
+	EventL7            Event = "l7"             // a proxy saw an L7 request or response
+	EventSock          Event = "sock"           // socket-level translation or trace
+	EventCapture       Event = "capture"        // debug capture
+)
+
 // DNS is an observed DNS request or answer.
 type DNS struct {
 	Query  string   `json:"query,omitempty"`
@@ -139,6 +153,7 @@ type Flow struct {
 	TCPFlags   string    `json:"tcpFlags,omitempty"`
 	Direction  Direction `json:"direction,omitempty"`
 	Verdict    Verdict   `json:"verdict,omitempty"`
+	Event      Event     `json:"event,omitempty"`
 	DropReason string    `json:"dropReason,omitempty"`
 	// IsReply marks the reverse direction of an existing connection; Cilium
 	// allows replies through connection tracking, so they are not a separate

@@ -1,2 +1,3 @@
-// Package flows implements the "posture flows" command.
+// Package flows implements "posture flows": reading evidence (posture JSONL
+// or Hubble exports) and showing the identity-to-identity edges it holds.
 package flows

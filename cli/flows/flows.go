@@ -1,20 +1,18 @@
 package flows
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/posture-dev/posture/cli/cmdutil"
 )
 
-// New returns the flows command.
+// New returns the flows command group.
 func New(s cmdutil.Streams) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "flows",
-		Short: "not implemented yet",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("posture flows: not implemented yet")
-		},
+		Short: "Inspect flow evidence (posture JSONL or Hubble exports)",
+		Args:  cobra.NoArgs,
 	}
+	cmd.AddCommand(newSummarize(s))
+	return cmd
 }
