@@ -1,0 +1,258 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/posture-dev/posture/flow"
+)
+
+// Decision is what Cilium does with a flow in one direction, or overall.
+type Decision uint8
+
+const (
+	// NotSelected: no policy selects the enforcing endpoint in this
+	// direction (or it is not a Cilium endpoint), so nothing is enforced.
+	NotSelected Decision = iota
+	// Allowed: a rule allows the flow, or the direction is not in default
+	// deny.
+	Allowed
+	// Denied: an ingressDeny/egressDeny rule matches; deny wins over allow.
+	Denied
+	// DefaultDenied: the direction is in default deny and no rule allows
+	// the flow.
+	DefaultDenied
+)
+
+var decisionNames = [...]string{"not-selected", "allowed", "denied", "default-denied"}
+
+// Allows reports whether traffic passes: true for NotSelected and Allowed.
+func (d Decision) Allows() bool { return d == NotSelected || d == Allowed }
+
+func (d Decision) String() string {
+	if int(d) < len(decisionNames) {
+		return decisionNames[d]
+	}
+	return "decision(" + strconv.Itoa(int(d)) + ")"
+}
+
+// MarshalText writes the decision's name.
+func (d Decision) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a decision's name.
+func (d *Decision) UnmarshalText(b []byte) error {
+	for i, n := range decisionNames {
+		if n == string(b) {
+			*d = Decision(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown decision %q", b)
+}
+
+// RuleRef points at one rule of a policy: Section is "ingress",
+// "ingressDeny", "egress" or "egressDeny", Index the rule's position in
+// that list, and Spec the position of the rule set in Policy.Rules()
+// (spec first, then specs).
+type RuleRef struct {
+	Policy    string `json:"policy"`
+	Namespace string `json:"namespace,omitempty"`
+	Index     int    `json:"index"`
+	Section   string `json:"section"`
+	Spec      int    `json:"spec,omitempty"`
+}
+
+// String renders "namespace/name ingress[0]" ("name ..." for a CCNP;
+// "specs[1]." before the section when the policy has several rule sets).
+func (r RuleRef) String() string {
+	s := r.Policy
+	if r.Namespace != "" {
+		s = r.Namespace + "/" + s
+	}
+	s += " "
+	if r.Spec > 0 {
+		s += "rules[" + strconv.Itoa(r.Spec) + "]."
+	}
+	return s + r.Section + "[" + strconv.Itoa(r.Index) + "]"
+}
+
+// DirectionResult is the decision taken at one end of the flow.
+type DirectionResult struct {
+	Decision Decision `json:"decision"`
+	// Rules are the rules responsible: the matching deny rules for
+	// Denied, the matching allow rules for Allowed. Callers must not
+	// modify the slice.
+	Rules  []RuleRef `json:"rules,omitempty"`
+	Reason string    `json:"reason"`
+}
+
+// Result is the verdict on a flow: egress is decided at the source
+// endpoint, ingress at the destination, and the flow passes only if both
+// allow it.
+type Result struct {
+	Verdict Decision        `json:"verdict"`
+	Egress  DirectionResult `json:"egress"`
+	Ingress DirectionResult `json:"ingress"`
+}
+
+// combine: a deny anywhere wins, then default deny, then allowed.
+func combine(eg, in Decision) Decision {
+	switch {
+	case eg == Denied || in == Denied:
+		return Denied
+	case eg == DefaultDenied || in == DefaultDenied:
+		return DefaultDenied
+	case eg == Allowed || in == Allowed:
+		return Allowed
+	}
+	return NotSelected
+}
+
+// CompileOptions change how policies are interpreted.
+type CompileOptions struct {
+	// AsEnforced treats every policy as if it set enableDefaultDeny true
+	// for both directions: "what would be denied if we flipped".
+	AsEnforced bool
+	// ClusterName, when set, limits the "cluster" entity's pods to those
+	// labelled io.cilium.k8s.policy.cluster=ClusterName, as Cilium does;
+	// empty counts every pod as in the cluster.
+	ClusterName string
+	// DisallowLocalhost turns off Cilium's allow-localhost behaviour
+	// (on by default in Kubernetes): ingress from the local host to a pod
+	// in default deny is allowed unless a deny rule matches.
+	DisallowLocalhost bool
+}
+
+// Reasons that need no formatting, so the hot path does not allocate.
+const (
+	reasonReply          = "reply of an established connection: allowed by connection tracking"
+	reasonNoEgressPolicy = "no policy selects the source for egress"
+	reasonNoIngrPolicy   = "no policy selects the destination for ingress"
+	reasonSrcNotEndpoint = "the source is not a Cilium endpoint here (world, node or reserved identity); nothing is enforced at egress"
+	reasonDstNotEndpoint = "the destination is not a Cilium endpoint here (world, node or reserved identity); nothing is enforced at ingress"
+	reasonSrcHost        = "the source is the host: host policies (nodeSelector) need the host firewall and are not evaluated"
+	reasonDstHost        = "the destination is the host: host policies (nodeSelector) need the host firewall and are not evaluated"
+	reasonNoDefaultDeny  = "allowed: the selecting policies set enableDefaultDeny false for this direction, so only deny rules apply"
+	reasonLocalhost      = "allowed: ingress from the local host is always allowed (Cilium's allow-localhost)"
+	reasonDefaultDeny    = "default deny: no rule allows this peer on this port"
+)
+
+// Evaluate decides the flow as Cilium would enforce the compiled policies.
+// It is safe for concurrent use.
+func (e *Engine) Evaluate(f *flow.Flow) Result {
+	if f.IsReply {
+		d := DirectionResult{Decision: Allowed, Reason: reasonReply}
+		return Result{Verdict: Allowed, Egress: d, Ingress: d}
+	}
+	src := e.identityOf(&f.Source)
+	dst := e.identityOf(&f.Destination)
+	var r Result
+	switch {
+	case src.host:
+		r.Egress = DirectionResult{Reason: reasonSrcHost}
+	case !src.endpoint:
+		r.Egress = DirectionResult{Reason: reasonSrcNotEndpoint}
+	default:
+		pol := e.subjectPolicy(src)
+		peer := e.peerView(dst, &f.Destination)
+		r.Egress = e.decide(&pol.egress, &peer, f, false)
+	}
+	switch {
+	case dst.host:
+		r.Ingress = DirectionResult{Reason: reasonDstHost}
+	case !dst.endpoint:
+		r.Ingress = DirectionResult{Reason: reasonDstNotEndpoint}
+	default:
+		pol := e.subjectPolicy(dst)
+		peer := e.peerView(src, &f.Source)
+		r.Ingress = e.decide(&pol.ingress, &peer, f, true)
+	}
+	r.Verdict = combine(r.Egress.Decision, r.Ingress.Decision)
+	return r
+}
+
+// decide evaluates one direction at one subject.
+func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress bool) DirectionResult {
+	if !dp.selected {
+		if ingress {
+			return DirectionResult{Reason: reasonNoIngrPolicy}
+		}
+		return DirectionResult{Reason: reasonNoEgressPolicy}
+	}
+	proto, port := f.Protocol, f.Port()
+
+	var first *entry
+	var rules []RuleRef
+	for _, en := range dp.deny {
+		if !en.matchL4(proto, port) || !e.matchPeer(en, peer, dp.denyReqs) {
+			continue
+		}
+		if first == nil {
+			first = en
+			rules = en.refs
+		} else {
+			rules = appendRef(rules, en.ref)
+		}
+	}
+	if first != nil {
+		return DirectionResult{Decision: Denied, Rules: rules, Reason: first.reason}
+	}
+
+	var l4Only, rejected, named *entry
+	for _, en := range dp.allow {
+		if !en.matchL4(proto, port) {
+			if named == nil && en.hasNamed && en.couldMatchNamed(proto) && e.matchPeer(en, peer, dp.allowReqs) {
+				named = en
+			}
+			continue
+		}
+		if !e.matchPeer(en, peer, dp.allowReqs) {
+			continue
+		}
+		v := l7Allowed
+		if l7 := en.l7For(proto, port); l7 != nil && dp.defaultDeny {
+			v = l7.check(f)
+		}
+		switch v {
+		case l7Rejected:
+			if rejected == nil {
+				rejected = en
+			}
+			continue
+		case l7Unchecked:
+			if l4Only == nil {
+				l4Only = en
+			}
+		}
+		if first == nil {
+			first = en
+			rules = en.refs
+		} else {
+			rules = appendRef(rules, en.ref)
+		}
+	}
+	switch {
+	case !dp.defaultDeny:
+		return DirectionResult{Decision: Allowed, Rules: rules, Reason: reasonNoDefaultDeny}
+	case first != nil:
+		if l4Only == first {
+			return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reasonL4}
+		}
+		return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reason}
+	case ingress && peer.id.localhost && !e.opts.DisallowLocalhost:
+		return DirectionResult{Decision: Allowed, Reason: reasonLocalhost}
+	case rejected != nil:
+		return DirectionResult{Decision: DefaultDenied, Rules: rejected.refs, Reason: rejected.reasonL7}
+	case named != nil:
+		return DirectionResult{Decision: DefaultDenied, Reason: named.reasonNamed}
+	}
+	return DirectionResult{Decision: DefaultDenied, Reason: dp.reasonDefault}
+}
+
+// appendRef copies before appending so a rule's shared one-element slice
+// is never written to.
+func appendRef(rs []RuleRef, r RuleRef) []RuleRef {
+	out := make([]RuleRef, len(rs), len(rs)+2)
+	copy(out, rs)
+	return append(out, r)
+}
