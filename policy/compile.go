@@ -71,14 +71,14 @@ type entry struct {
 // naming the policy and field.
 func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 	e := &Engine{
-		opts:      opts,
-		selIDs:    map[string]int32{},
-		anchored:  map[string][]int32{},
-		fqdnIDs:   map[string]int32{},
-		byID:      map[flow.Identity]*identity{},
-		byKey:     map[string]*identity{},
-		ips:       map[string]*ipInfo{},
-		names:     map[string][]uint64{},
+		opts:     opts,
+		selIDs:   map[string]int32{},
+		anchored: map[string][]int32{},
+		fqdnIDs:  map[string]int32{},
+		byID:     map[flow.Identity]*identity{},
+		byKey:    map[string]*identity{},
+		ips:      map[string]*ipInfo{},
+		names:    map[string][]uint64{},
 	}
 	var errs []error
 	for _, p := range ps {

@@ -69,7 +69,7 @@ var icmpTypes = map[bool]map[string]uint8{
 		"RouterAdvertisement": 134, "NeighborSolicitation": 135,
 		"NeighborAdvertisement": 136, "RedirectMessage": 137,
 		"RouterRenumbering": 138, "ICMPNodeInformationQuery": 139,
-		"ICMPNodeInformationResponse": 140,
+		"ICMPNodeInformationResponse":            140,
 		"InverseNeighborDiscoverySolicitation":   141,
 		"InverseNeighborDiscoveryAdvertisement":  142,
 		"HomeAgentAddressDiscoveryRequest":       144,
