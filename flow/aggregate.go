@@ -2,6 +2,7 @@ package flow
 
 import (
 	"slices"
+	"strings"
 )
 
 // Counts is what one observed record contributes to its edge. A Hubble
@@ -93,6 +94,9 @@ func (a *Aggregator) Observe(f *Flow, c Counts) {
 	if f.HTTP != nil && f.HTTP.Method != "" {
 		e.addHTTP(f.HTTP.Method, f.HTTP.Path, c.Requests)
 	}
+	if f.DNS != nil && !f.DNS.Response && f.DNS.Query != "" {
+		e.DNSQueries = addCapped(e.DNSQueries, strings.TrimSuffix(f.DNS.Query, "."), MaxNamesPerEdge)
+	}
 }
 
 func (a *Aggregator) edge(f *Flow) *Edge {
@@ -138,6 +142,9 @@ func (a *Aggregator) Merge(in *Edge) {
 	for _, n := range in.DNSNames {
 		e.DNSNames = addCapped(e.DNSNames, n, MaxNamesPerEdge)
 	}
+	for _, q := range in.DNSQueries {
+		e.DNSQueries = addCapped(e.DNSQueries, q, MaxNamesPerEdge)
+	}
 	for v, n := range in.Verdicts {
 		if e.Verdicts == nil {
 			e.Verdicts = map[Verdict]uint64{}
@@ -173,11 +180,13 @@ func (a *Aggregator) Edges() []Edge {
 		c.DestinationPods = slices.Clone(c.DestinationPods)
 		c.DestinationIPs = slices.Clone(c.DestinationIPs)
 		c.DNSNames = slices.Clone(c.DNSNames)
+		c.DNSQueries = slices.Clone(c.DNSQueries)
 		c.HTTP = slices.Clone(c.HTTP)
 		slices.Sort(c.SourcePods)
 		slices.Sort(c.DestinationPods)
 		slices.Sort(c.DestinationIPs)
 		slices.Sort(c.DNSNames)
+		slices.Sort(c.DNSQueries)
 		slices.SortFunc(c.HTTP, func(x, y HTTPSample) int {
 			if x.Method != y.Method {
 				if x.Method < y.Method {

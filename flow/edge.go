@@ -38,7 +38,10 @@ type Edge struct {
 	ObservedEgress  uint64             `json:"observedEgress,omitempty"`
 	ObservedIngress uint64             `json:"observedIngress,omitempty"`
 	DNSNames        []string           `json:"dnsNames,omitempty"`
-	HTTP            []HTTPSample       `json:"http,omitempty"`
+	// DNSQueries are names asked of this destination (a DNS server), for
+	// DNS L7 rules; capped like DNSNames.
+	DNSQueries []string     `json:"dnsQueries,omitempty"`
+	HTTP       []HTTPSample `json:"http,omitempty"`
 }
 
 // HTTPSample counts requests with one method and path.
