@@ -18,6 +18,15 @@ type Origin struct {
 	Line int    `json:"-"` // 1-based line of the document start
 	// Doc is the 0-based index of the document in a multi-document file.
 	Doc int `json:"-"`
+	// Fragment is empty for whole objects. For a snippet that is not a whole
+	// object (a bare spec, rule, ingress/egress list or toPorts list) the
+	// loader wraps it into a synthetic policy and names here what the
+	// snippet was: "spec", "rule", "sections" or "peer-rule".
+	Fragment string `json:"-"`
+
+	// pos maps field paths to source positions, so that validation and
+	// lint can name the line of a field long after parsing.
+	pos *positions
 }
 
 // Policy is a CiliumNetworkPolicy or CiliumClusterwideNetworkPolicy.
@@ -71,9 +80,23 @@ type Rule struct {
 	IngressDeny       []IngressDenyRule  `json:"ingressDeny,omitempty"`
 	Egress            []EgressRule       `json:"egress,omitempty"`
 	EgressDeny        []EgressDenyRule   `json:"egressDeny,omitempty"`
-	Labels            []string           `json:"labels,omitempty"`
+	Labels            []Label            `json:"labels,omitempty"`
 	EnableDefaultDeny *DefaultDenyConfig `json:"enableDefaultDeny,omitempty"`
 	Description       string             `json:"description,omitempty"`
+	Log               *LogConfig         `json:"log,omitempty"`
+}
+
+// Label is one entry of a rule's labels; Cilium stores them as objects
+// (`cilium policy get` prints them with key, value and source).
+type Label struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Source string `json:"source,omitempty"`
+}
+
+// LogConfig sets the policy log value Cilium attaches to verdicts.
+type LogConfig struct {
+	Value string `json:"value,omitempty"`
 }
 
 // DefaultDenyConfig overrides, per direction, whether a policy puts its
