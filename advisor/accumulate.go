@@ -1,0 +1,134 @@
+package advisor
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/posture-dev/posture/flow"
+)
+
+// portAcc is the evidence for one peer on one port.
+type portAcc struct {
+	st   stats
+	http map[flow.HTTPSample]uint64 // Count unused in the key
+}
+
+// peerAcc collects the ports one peer was seen on.
+type peerAcc struct {
+	p     peer
+	ports map[portKey]*portAcc
+}
+
+// dirAcc is one workload's traffic in one direction, by peer.
+type dirAcc struct {
+	peers map[string]*peerAcc
+	st    stats
+}
+
+func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods []string, maxPods int) *portAcc {
+	if d.peers == nil {
+		d.peers = map[string]*peerAcc{}
+	}
+	id := p.id()
+	pa := d.peers[id]
+	if pa == nil {
+		pa = &peerAcc{p: p, ports: map[portKey]*portAcc{}}
+		d.peers[id] = pa
+	}
+	pt := pa.ports[pk]
+	if pt == nil {
+		pt = &portAcc{}
+		pa.ports[pk] = pt
+	}
+	pt.st.addEdge(e, pods, maxPods)
+	d.st.addEdge(e, pods, maxPods)
+	for _, h := range e.HTTP {
+		if pt.http == nil {
+			pt.http = map[flow.HTTPSample]uint64{}
+		}
+		pt.http[flow.HTTPSample{Method: h.Method, Path: h.Path}] += h.Count
+	}
+	return pt
+}
+
+// sortedPeers returns the peers in id order.
+func (d *dirAcc) sortedPeers() []*peerAcc {
+	ids := make([]string, 0, len(d.peers))
+	for id := range d.peers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	out := make([]*peerAcc, len(ids))
+	for i, id := range ids {
+		out[i] = d.peers[id]
+	}
+	return out
+}
+
+// wlAcc is everything observed for one workload.
+type wlAcc struct {
+	wl       *workload
+	ingress  dirAcc // narrow: pods, world, other entities
+	egress   dirAcc
+	host     dirAcc // platform: ingress from host (probes)
+	apiserv  dirAcc // platform: egress to kube-apiserver
+	dns      dirAcc // platform: egress to DNS servers
+	queries  map[string]bool
+	dropped  []netip.Addr // outside addresses existing policy denied
+	inFlows  stats // every ingress edge, for readiness
+	outFlows stats
+}
+
+// nsAcc is everything observed for one proposed namespace.
+type nsAcc struct {
+	n       *nsIndex
+	wls     map[*workload]*wlAcc
+	dns     dirAcc // namespace-wide: DNS servers used
+	queries map[string]bool
+	st      stats
+}
+
+func (a *nsAcc) wl(w *workload) *wlAcc {
+	x := a.wls[w]
+	if x == nil {
+		x = &wlAcc{wl: w}
+		a.wls[w] = x
+	}
+	return x
+}
+
+// isDNSServer recognises a cluster DNS server by its labels or its
+// namespace, whatever the distribution calls it.
+func isDNSServer(c *class) bool {
+	for _, l := range c.labels {
+		if selectable(l) && dnsLabelValues[l.Value] {
+			return true
+		}
+		if l.Key == flow.LabelServiceAccount && dnsLabelValues[l.Value] {
+			return true
+		}
+	}
+	return c.ns == "kube-system" || c.ns == "openshift-dns"
+}
+
+// dnsPort reports whether a port is DNS.
+func dnsPort(pk portKey) bool {
+	return pk.port == 53 && (pk.proto == flow.ProtoUDP || pk.proto == flow.ProtoTCP)
+}
+
+// dnsPeer reports whether traffic to p on pk is a DNS lookup to a server
+// the platform allowance should cover.
+func dnsPeer(p peer, pk portKey) bool {
+	if !dnsPort(pk) {
+		return false
+	}
+	switch p.kind {
+	case peerPod:
+		return isDNSServer(p.cls)
+	case peerEntity:
+		return p.entity == "host" || p.entity == "remote-node"
+	case peerCIDR:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,172 @@
+package advisor
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/posture-dev/posture/flow"
+	"github.com/posture-dev/posture/policy"
+)
+
+// Labels and annotations the advisor puts on every document.
+const (
+	LabelManagedBy      = "app.kubernetes.io/managed-by"
+	ManagedByPosture    = "posture"
+	LabelWorkload       = "posture.dev/workload"
+	LabelKind           = "posture.dev/kind" // baseline, platform, narrow
+	AnnotationEvidence  = "posture.dev/evidence"
+	annotationRulePrefx = "posture.dev/"
+)
+
+// Policy names that are not per workload.
+const (
+	NameBaseline    = "posture-baseline"
+	NamePlatformDNS = "posture-platform-dns"
+)
+
+// Kinds of document.
+const (
+	KindBaseline = "baseline"
+	KindPlatform = "platform"
+	KindNarrow   = "narrow"
+)
+
+var (
+	dnsPorts = []portKey{{proto: flow.ProtoTCP, port: 53}, {proto: flow.ProtoUDP, port: 53}}
+	dnsAll   = []policy.PortRuleDNS{{MatchPattern: "*"}}
+)
+
+func boolp(b bool) *bool { return &b }
+
+func newPolicy(ns, name, kind, wl string) *policy.Policy {
+	p := &policy.Policy{
+		APIVersion: policy.APIVersion,
+		Kind:       policy.KindCNP,
+		Metadata: policy.ObjectMeta{
+			Name:        name,
+			Namespace:   ns,
+			Labels:      map[string]string{LabelManagedBy: ManagedByPosture, LabelKind: kind},
+			Annotations: map[string]string{},
+		},
+		Spec: &policy.Rule{EnableDefaultDeny: &policy.DefaultDenyConfig{Ingress: boolp(false), Egress: boolp(false)}},
+	}
+	if wl != "" {
+		p.Metadata.Labels[LabelWorkload] = wl
+	}
+	return p
+}
+
+// withDefaultDeny copies p with default deny set per direction. Rules are
+// shared: documents are never modified after they are built.
+func withDefaultDeny(p *policy.Policy, ingress, egress bool) *policy.Policy {
+	c := *p
+	spec := *p.Spec
+	spec.EnableDefaultDeny = &policy.DefaultDenyConfig{Ingress: boolp(ingress), Egress: boolp(egress)}
+	c.Spec = &spec
+	c.Metadata.Labels = maps.Clone(p.Metadata.Labels)
+	c.Metadata.Annotations = maps.Clone(p.Metadata.Annotations)
+	return &c
+}
+
+// docBuilder assembles one policy's rules with their evidence.
+type docBuilder struct {
+	p     *policy.Policy
+	expls []Explanation
+}
+
+func (d *docBuilder) ingress(specs []ruleSpec) {
+	for i := range specs {
+		s := &specs[i]
+		for _, r := range s.ingressRules() {
+			idx := len(d.p.Spec.Ingress)
+			d.p.Spec.Ingress = append(d.p.Spec.Ingress, r)
+			d.evidence("ingress", idx, "from "+s.peerText, s)
+		}
+	}
+}
+
+func (d *docBuilder) egress(specs []ruleSpec) {
+	for i := range specs {
+		s := &specs[i]
+		for _, r := range s.egressRules() {
+			idx := len(d.p.Spec.Egress)
+			d.p.Spec.Egress = append(d.p.Spec.Egress, r)
+			d.evidence("egress", idx, "to "+s.peerText, s)
+		}
+	}
+}
+
+func (d *docBuilder) evidence(dir string, idx int, peerText string, s *ruleSpec) {
+	text := peerText
+	if pt := portsText(s.ports); pt != "" && !anyPort(s.ports) {
+		text += " on " + pt
+	} else if anyPort(s.ports) {
+		text += " on any port (a flow without a port was observed)"
+	}
+	text += ": " + s.st.text()
+	d.p.Metadata.Annotations[fmt.Sprintf("%s%s.%d", annotationRulePrefx, dir, idx)] = text
+	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: fmt.Sprintf("%s[%d]", dir, idx), Text: text})
+}
+
+// denyRest closes a direction without observed traffic: Cilium's
+// "egress: [{}]" selects no peer, so default deny allows nothing.
+func (d *docBuilder) denyRest(ingress, egress bool) {
+	if ingress && len(d.p.Spec.Ingress) == 0 {
+		d.p.Spec.Ingress = []policy.IngressRule{{}}
+		d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: "ingress[0]",
+			Text: "no ingress was observed: once ingress default deny is on, nothing may connect (an empty rule selects no peer)"})
+		d.p.Metadata.Annotations[annotationRulePrefx+"ingress.0"] = "no ingress observed; the empty rule allows nothing"
+	}
+	if egress && len(d.p.Spec.Egress) == 0 {
+		d.p.Spec.Egress = []policy.EgressRule{{}}
+		d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: "egress[0]",
+			Text: "no egress beyond platform allowances was observed: once egress default deny is on, only the platform allowances remain"})
+		d.p.Metadata.Annotations[annotationRulePrefx+"egress.0"] = "no egress observed beyond platform allowances; the empty rule allows nothing"
+	}
+}
+
+func (d *docBuilder) describe(summary string, st *stats) {
+	d.p.Spec.Description = summary
+	d.p.Metadata.Annotations[AnnotationEvidence] = st.text()
+	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Text: summary + " Evidence: " + st.text() + "."})
+}
+
+// baseline allows everything within the namespace, staged without
+// default deny so that applying it changes nothing yet.
+func baseline(ns string, st *stats) (*policy.Policy, []Explanation) {
+	d := &docBuilder{p: newPolicy(ns, NameBaseline, KindBaseline, "")}
+	d.p.Spec.EndpointSelector = &policy.EndpointSelector{}
+	d.p.Spec.Ingress = []policy.IngressRule{{IngressCommonRule: policy.IngressCommonRule{FromEndpoints: []policy.EndpointSelector{{}}}}}
+	d.p.Spec.Egress = []policy.EgressRule{{EgressCommonRule: policy.EgressCommonRule{ToEndpoints: []policy.EndpointSelector{{}}}}}
+	d.describe(fmt.Sprintf("posture baseline for %s: allows ingress and egress between pods of the namespace. Transitional: staged with default deny off so it changes nothing, and removed once the narrow allows are enforced.", ns), st)
+	return d.p, d.expls
+}
+
+func selText(es policy.EndpointSelector) string {
+	var parts []string
+	for _, k := range sortedKeys(es.MatchLabels) {
+		parts = append(parts, k+"="+es.MatchLabels[k])
+	}
+	for _, r := range es.MatchExpressions {
+		parts = append(parts, "!"+r.Key)
+	}
+	if len(parts) == 0 {
+		return "all pods"
+	}
+	return strings.Join(parts, ",")
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	// small maps: insertion sort keeps this allocation-light
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}

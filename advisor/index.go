@@ -1,0 +1,311 @@
+package advisor
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/posture-dev/posture/flow"
+)
+
+// class is a set of identities that are the same once per-pod and per-run
+// labels are removed (every run of a CronJob is one class).
+type class struct {
+	ns     string
+	labels flow.Labels // stable labels, all sources, sorted
+	key    string
+	wl     *workload
+	raw    map[string]bool // identity label keys seen
+	pods   []string
+	// Direction totals for readiness.
+	flows     uint64
+	first     time.Time
+	last      time.Time
+	unlabeled bool
+}
+
+// get returns a label value by key.
+func (c *class) get(key string) (string, bool) { return c.labels.Get(key) }
+
+// workload groups the classes of one namespace sharing a workload key.
+type workload struct {
+	ns      string
+	name    string
+	key     string
+	classes []*class
+	sel     selector
+	over    []*class // known classes the selector cannot exclude
+	flows   uint64
+	first   time.Time
+	last    time.Time
+	pods    []string
+	ingress bool
+	egress  bool
+}
+
+// nsIndex holds the classes and workloads of one namespace.
+type nsIndex struct {
+	name      string
+	classes   []*class
+	byKey     map[string]*class
+	workloads []*workload
+	byName    map[string]*workload
+	selCache  map[string]selResult
+}
+
+// index is every known identity in the evidence, by namespace.
+type index struct {
+	ns map[string]*nsIndex
+	// rawToClass maps "ns/labelkey" of a raw identity to its class.
+	rawToClass map[string]*class
+}
+
+func newIndex() *index {
+	return &index{ns: map[string]*nsIndex{}, rawToClass: map[string]*class{}}
+}
+
+func (ix *index) namespace(ns string) *nsIndex {
+	n := ix.ns[ns]
+	if n == nil {
+		n = &nsIndex{name: ns, byKey: map[string]*class{}, byName: map[string]*workload{}, selCache: map[string]selResult{}}
+		ix.ns[ns] = n
+	}
+	return n
+}
+
+// rawKey identifies an identity as the evidence gives it.
+func rawKey(e *flow.Endpoint) string {
+	return e.Namespace + "/" + e.Labels.Key()
+}
+
+// podNamespace returns the namespace of a pod endpoint: the namespace label
+// wins over the Namespace field, since Cilium enforces on labels.
+func podNamespace(e *flow.Endpoint) string {
+	if ns, ok := e.Labels.Get(flow.LabelNamespace); ok && ns != "" {
+		return ns
+	}
+	return e.Namespace
+}
+
+// identityLabels are the k8s-ish labels of a pod endpoint; reserved, cidr
+// and fqdn labels describe no pod.
+func identityLabels(e *flow.Endpoint) flow.Labels {
+	out := make(flow.Labels, 0, len(e.Labels)+1)
+	for _, l := range e.Labels {
+		switch l.Source {
+		case flow.SourceReserved, flow.SourceCIDR, flow.SourceFQDN:
+			continue
+		}
+		out = append(out, l)
+	}
+	if _, ok := out.Get(flow.LabelNamespace); !ok {
+		out = append(out, flow.Label{Source: flow.SourceK8s, Key: flow.LabelNamespace, Value: e.Namespace})
+		out.Sort()
+	}
+	return out
+}
+
+// rawIdentity is one pod identity as observed, before classes are formed.
+type rawIdentity struct {
+	ns     string
+	key    string
+	labels flow.Labels
+	wlName string // Endpoint.Workload, when the evidence knows it
+	pods   []string
+}
+
+// collect gathers the pod identities of the edges.
+func collectIdentities(edges []flow.Edge) map[string]*rawIdentity {
+	ids := map[string]*rawIdentity{}
+	add := func(e *flow.Endpoint, pods []string) {
+		if !e.IsPod() {
+			return
+		}
+		k := rawKey(e)
+		r := ids[k]
+		if r == nil {
+			r = &rawIdentity{ns: podNamespace(e), key: k, labels: identityLabels(e), wlName: e.Workload}
+			ids[k] = r
+		}
+		for _, p := range pods {
+			if len(r.pods) < 8 && !slices.Contains(r.pods, p) {
+				r.pods = append(r.pods, p)
+			}
+		}
+	}
+	for i := range edges {
+		add(&edges[i].Source, edges[i].SourcePods)
+		add(&edges[i].Destination, edges[i].DestinationPods)
+	}
+	return ids
+}
+
+// workloadKey groups identities: the values of the preferred keys present,
+// else the service account, else the whole stable label set.
+func workloadKey(ls flow.Labels) (key, name string) {
+	var parts []string
+	for _, k := range preferredKeys {
+		if v, ok := ls.Get(k); ok {
+			parts = append(parts, k+"="+v)
+			if name == "" {
+				name = v
+			}
+		}
+	}
+	if len(parts) > 0 {
+		return strings.Join(parts, ","), name
+	}
+	if sa, ok := ls.Get(flow.LabelServiceAccount); ok {
+		return "sa=" + sa, sa
+	}
+	var rest []string
+	for _, l := range ls {
+		if selectable(l) {
+			rest = append(rest, l.Key+"="+l.Value)
+			if name == "" {
+				name = l.Value
+			}
+		}
+	}
+	return "labels=" + strings.Join(rest, ","), name
+}
+
+// build forms classes and workloads from the raw identities.
+func (ix *index) build(ids map[string]*rawIdentity) {
+	// Group raw identities by namespace and workload key first, so that
+	// labels varying per run inside one group can be recognised.
+	type group struct {
+		ns, key, name string
+		ids           []*rawIdentity
+	}
+	groups := map[string]*group{}
+	for _, r := range ids {
+		stable := make(flow.Labels, 0, len(r.labels))
+		for _, l := range r.labels {
+			if !unstableKeys[l.Key] {
+				stable = append(stable, l)
+			}
+		}
+		k, name := workloadKey(stable)
+		g := groups[r.ns+"\x00"+k]
+		if g == nil {
+			g = &group{ns: r.ns, key: k, name: name}
+			groups[r.ns+"\x00"+k] = g
+		}
+		g.ids = append(g.ids, r)
+	}
+	gkeys := make([]string, 0, len(groups))
+	for k := range groups {
+		gkeys = append(gkeys, k)
+	}
+	slices.Sort(gkeys)
+	for _, gk := range gkeys {
+		g := groups[gk]
+		slices.SortFunc(g.ids, func(a, b *rawIdentity) int { return strings.Compare(a.key, b.key) })
+		perRun := perRunKeys(g.ids)
+		n := ix.namespace(g.ns)
+		wl := &workload{ns: g.ns, key: g.key, name: g.name}
+		if wl.name == "" {
+			wl.name = g.ids[0].wlName
+		}
+		for _, r := range g.ids {
+			ls := make(flow.Labels, 0, len(r.labels))
+			for _, l := range r.labels {
+				if !unstableKeys[l.Key] && !perRun[l.Key] {
+					ls = append(ls, l)
+				}
+			}
+			ck := ls.Key()
+			c := n.byKey[ck]
+			if c == nil {
+				c = &class{ns: g.ns, labels: ls, key: ck, wl: wl, raw: map[string]bool{}}
+				c.unlabeled = !hasSelectable(ls)
+				n.byKey[ck] = c
+				n.classes = append(n.classes, c)
+				wl.classes = append(wl.classes, c)
+			}
+			c.raw[r.key] = true
+			for _, p := range r.pods {
+				if len(c.pods) < 8 && !slices.Contains(c.pods, p) {
+					c.pods = append(c.pods, p)
+				}
+			}
+			ix.rawToClass[r.key] = c
+		}
+		n.workloads = append(n.workloads, wl)
+	}
+	for _, n := range ix.ns {
+		slices.SortFunc(n.classes, func(a, b *class) int { return strings.Compare(a.key, b.key) })
+		nameWorkloads(n)
+	}
+}
+
+func hasSelectable(ls flow.Labels) bool {
+	for _, l := range ls {
+		if selectable(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// perRunKeys finds labels whose value differs between identities of one
+// workload and names their pods: per-run labels the default identity
+// filter keeps (a CronJob's job-name under another key, a run id).
+func perRunKeys(ids []*rawIdentity) map[string]bool {
+	if len(ids) < 2 {
+		return nil
+	}
+	out := map[string]bool{}
+	values := map[string]map[string]bool{}
+	for _, r := range ids {
+		for _, l := range r.labels {
+			if values[l.Key] == nil {
+				values[l.Key] = map[string]bool{}
+			}
+			values[l.Key][l.Value] = true
+		}
+	}
+	for key, vs := range values {
+		if len(vs) < 2 || keyRank(key) < len(preferredKeys) {
+			continue
+		}
+		all := true
+		for _, r := range ids {
+			v, ok := r.labels.Get(key)
+			if ok && !perRunValue(v, r.pods) {
+				all = false
+				break
+			}
+		}
+		if all {
+			out[key] = true
+		}
+	}
+	return out
+}
+
+// nameWorkloads gives each workload a unique DNS-safe name and sorts them.
+func nameWorkloads(n *nsIndex) {
+	slices.SortFunc(n.workloads, func(a, b *workload) int {
+		return cmp.Or(strings.Compare(sanitizeName(a.name), sanitizeName(b.name)), strings.Compare(a.key, b.key))
+	})
+	used := map[string]int{}
+	for _, wl := range n.workloads {
+		base := sanitizeName(wl.name)
+		name := base
+		if used[base] > 0 {
+			// Same name, different key (app=web,tier=a vs app=web,tier=b):
+			// append the distinguishing values.
+			name = sanitizeName(base + "-" + strings.ReplaceAll(strings.ReplaceAll(wl.key, ",", "-"), "=", "-"))
+			for used[name] > 0 {
+				name = sanitizeName(name + "-x")
+			}
+		}
+		used[base]++
+		used[name]++
+		wl.name = name
+		n.byName[name] = wl
+	}
+}

@@ -1,0 +1,220 @@
+package advisor
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/posture-dev/posture/flow"
+)
+
+// peerKind is what a rule names at the other end of a connection.
+type peerKind int
+
+const (
+	peerPod peerKind = iota
+	peerEntity
+	peerFQDN
+	peerCIDR
+	peerUnknown
+)
+
+// peer is one end of an edge as a policy can select it.
+type peer struct {
+	kind   peerKind
+	cls    *class
+	entity string
+	name   string // FQDN, lowercase, no trailing dot
+	ip     netip.Addr
+}
+
+// id is a canonical key for pair counting and grouping.
+func (p peer) id() string {
+	switch p.kind {
+	case peerPod:
+		return "c:" + p.cls.ns + "/" + p.cls.key
+	case peerEntity:
+		return "e:" + p.entity
+	case peerFQDN:
+		return "n:" + p.name
+	case peerCIDR:
+		return "ip:" + p.ip.String()
+	}
+	return "?"
+}
+
+// String is the human form used in evidence.
+func (p peer) String() string {
+	switch p.kind {
+	case peerPod:
+		if p.cls.wl != nil {
+			return p.cls.ns + "/" + p.cls.wl.name
+		}
+		return p.cls.ns + "/" + p.cls.key
+	case peerEntity:
+		return "entity " + p.entity
+	case peerFQDN:
+		return p.name
+	case peerCIDR:
+		return p.ip.String()
+	}
+	return "unknown peer"
+}
+
+// entityOf returns the reserved entity an endpoint stands for, if any.
+func entityOf(e *flow.Endpoint) (string, bool) {
+	id := e.Identity
+	if id == flow.IdentityUnknown {
+		for _, l := range e.Labels {
+			if l.Source == flow.SourceReserved {
+				if rid, ok := flow.ReservedIdentity(l.Key); ok {
+					id = rid
+					break
+				}
+			}
+		}
+	}
+	switch {
+	case id.IsWorld():
+		return "world", true
+	case id.IsReserved():
+		return id.ReservedName(), true
+	}
+	return "", false
+}
+
+// resolve turns the source or destination of an edge into peers: one for
+// a pod or entity, one per name or address for the world.
+func (ix *index) resolve(e *flow.Endpoint, names, ips []string) []peer {
+	if e.IsPod() {
+		if c := ix.rawToClass[rawKey(e)]; c != nil {
+			return []peer{{kind: peerPod, cls: c}}
+		}
+		return []peer{{kind: peerUnknown}}
+	}
+	ent, isEnt := entityOf(e)
+	outside := e.Identity >= flow.IdentityMinLocal || ent == "world" ||
+		(!isEnt && e.Identity == flow.IdentityUnknown)
+	if outside {
+		if len(names) > 0 {
+			out := make([]peer, 0, len(names))
+			for _, n := range names {
+				n = normName(n)
+				if n != "" {
+					out = append(out, peer{kind: peerFQDN, name: n})
+				}
+			}
+			if len(out) > 0 {
+				return out
+			}
+		}
+		var out []peer
+		for _, s := range ips {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, peer{kind: peerCIDR, ip: a.Unmap()})
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+		if isEnt || e.Identity >= flow.IdentityMinLocal {
+			return []peer{{kind: peerEntity, entity: "world"}}
+		}
+		return []peer{{kind: peerUnknown}}
+	}
+	if isEnt {
+		return []peer{{kind: peerEntity, entity: ent}}
+	}
+	return []peer{{kind: peerUnknown}}
+}
+
+func normName(n string) string {
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(n)), ".")
+}
+
+// portKey is a protocol and port (ICMP type for ICMP).
+type portKey struct {
+	proto flow.Protocol
+	port  uint16
+}
+
+func (p portKey) String() string {
+	if p.proto == flow.ProtoICMP || p.proto == flow.ProtoICMPv6 {
+		return string(p.proto) + "/type-" + strconv.Itoa(int(p.port))
+	}
+	return strconv.Itoa(int(p.port)) + "/" + string(p.proto)
+}
+
+func (p portKey) icmp() bool { return p.proto == flow.ProtoICMP || p.proto == flow.ProtoICMPv6 }
+
+func comparePorts(a, b portKey) int {
+	return cmp.Or(strings.Compare(string(a.proto), string(b.proto)), cmp.Compare(a.port, b.port))
+}
+
+// stats is the evidence behind a rule.
+type stats struct {
+	flows uint64
+	edges int
+	first time.Time
+	last  time.Time
+	pods  []string
+}
+
+func (s *stats) addEdge(e *flow.Edge, pods []string, maxPods int) {
+	s.flows += e.Flows
+	s.edges++
+	if !e.FirstSeen.IsZero() && (s.first.IsZero() || e.FirstSeen.Before(s.first)) {
+		s.first = e.FirstSeen
+	}
+	if e.LastSeen.After(s.last) {
+		s.last = e.LastSeen
+	}
+	for _, p := range pods {
+		if len(s.pods) >= maxPods {
+			break
+		}
+		if !slices.Contains(s.pods, p) {
+			s.pods = append(s.pods, p)
+		}
+	}
+}
+
+func (s *stats) merge(o *stats, maxPods int) {
+	s.flows += o.flows
+	s.edges += o.edges
+	if !o.first.IsZero() && (s.first.IsZero() || o.first.Before(s.first)) {
+		s.first = o.first
+	}
+	if o.last.After(s.last) {
+		s.last = o.last
+	}
+	for _, p := range o.pods {
+		if len(s.pods) >= maxPods {
+			break
+		}
+		if !slices.Contains(s.pods, p) {
+			s.pods = append(s.pods, p)
+		}
+	}
+}
+
+// text renders evidence for an annotation.
+func (s *stats) text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d flows", s.flows)
+	if !s.first.IsZero() {
+		fmt.Fprintf(&b, ", first %s, last %s", ts(s.first), ts(s.last))
+	}
+	if len(s.pods) > 0 {
+		ps := slices.Clone(s.pods)
+		slices.Sort(ps)
+		fmt.Fprintf(&b, ", e.g. %s", strings.Join(ps, " "))
+	}
+	return b.String()
+}
+
+func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,124 @@
+package advisor
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/posture-dev/posture/flow"
+	"github.com/posture-dev/posture/policy"
+)
+
+// maxPortsPerRule is Cilium's limit on ports in one port rule.
+const maxPortsPerRule = 40
+
+// portSig is a canonical key for a port set, to group peers sharing one.
+func portSig(ports []portKey) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func sortedPorts(m map[portKey]*portAcc) []portKey {
+	out := make([]portKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, comparePorts)
+	return out
+}
+
+// splitICMP separates ICMP types from L4 ports: Cilium rejects a rule that
+// has both.
+func splitICMP(ports []portKey) (l4, icmp []portKey) {
+	for _, p := range ports {
+		if p.icmp() {
+			icmp = append(icmp, p)
+		} else {
+			l4 = append(l4, p)
+		}
+	}
+	return l4, icmp
+}
+
+// anyPort reports whether a port set includes an unknown port (0), which
+// only an L3 rule without toPorts can allow.
+func anyPort(ports []portKey) bool {
+	for _, p := range ports {
+		if p.port == 0 && !p.icmp() {
+			return true
+		}
+	}
+	return false
+}
+
+// portProtocols merges sorted ports: contiguous ports of one protocol
+// become one range with endPort.
+func portProtocols(ports []portKey) []policy.PortProtocol {
+	var out []policy.PortProtocol
+	for i := 0; i < len(ports); {
+		j := i
+		for j+1 < len(ports) && ports[j+1].proto == ports[i].proto && ports[j+1].port == ports[j].port+1 {
+			j++
+		}
+		pp := policy.PortProtocol{Port: strconv.Itoa(int(ports[i].port)), Protocol: string(ports[i].proto)}
+		if pp.Protocol == "" {
+			pp.Protocol = string(flow.ProtoAny)
+		}
+		if j > i {
+			pp.EndPort = int32(ports[j].port)
+		}
+		out = append(out, pp)
+		i = j + 1
+	}
+	return out
+}
+
+// portRules renders L4 ports as toPorts, chunked at Cilium's limit.
+func portRules(ports []portKey) []policy.PortRule {
+	pps := portProtocols(ports)
+	var out []policy.PortRule
+	for len(pps) > 0 {
+		n := min(len(pps), maxPortsPerRule)
+		out = append(out, policy.PortRule{Ports: pps[:n]})
+		pps = pps[n:]
+	}
+	return out
+}
+
+// icmpRules renders ICMP types.
+func icmpRules(ports []portKey) []policy.ICMPRule {
+	if len(ports) == 0 {
+		return nil
+	}
+	var fields []policy.ICMPField
+	for _, p := range ports {
+		f := policy.ICMPField{Type: policy.IntOrStr{Int: int32(p.port)}}
+		if p.proto == flow.ProtoICMPv6 {
+			f.Family = "IPv6"
+		} else {
+			f.Family = "IPv4"
+		}
+		fields = append(fields, f)
+	}
+	return []policy.ICMPRule{{Fields: fields}}
+}
+
+// portsText is a short human list: "8080/TCP, 9000-9002/TCP".
+func portsText(ports []portKey) string {
+	l4, icmp := splitICMP(ports)
+	var parts []string
+	for _, pp := range portProtocols(l4) {
+		if pp.EndPort != 0 {
+			parts = append(parts, pp.Port+"-"+strconv.Itoa(int(pp.EndPort))+"/"+pp.Protocol)
+		} else {
+			parts = append(parts, pp.Port+"/"+pp.Protocol)
+		}
+	}
+	for _, p := range icmp {
+		parts = append(parts, p.String())
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,430 @@
+package advisor
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/posture-dev/posture/flow"
+	"github.com/posture-dev/posture/policy"
+)
+
+// ruleSpec is one rule before rendering: one kind of peer, one port set.
+type ruleSpec struct {
+	kind     peerKind
+	sels     []policy.EndpointSelector
+	entities []string
+	fqdns    []policy.FQDNSelector
+	cidrs    []policy.CIDRRule
+	ports    []portKey
+	http     map[portKey][]policy.PortRuleHTTP // l7 stage only
+	dns      []policy.PortRuleDNS              // DNS rules on every port
+	st       stats
+	peerText string
+	// allowed are the ids of known peers the rule selects, for least
+	// privilege accounting.
+	allowed []string
+}
+
+// sigGroup gathers peers sharing a port set.
+type sigGroup struct {
+	ports []portKey
+	peers []*peerAcc
+}
+
+func groupBySig(peers []*peerAcc) []*sigGroup {
+	m := map[string]*sigGroup{}
+	var order []string
+	for _, pa := range peers {
+		ports := sortedPorts(pa.ports)
+		sig := portSig(ports)
+		g := m[sig]
+		if g == nil {
+			g = &sigGroup{ports: ports}
+			m[sig] = g
+			order = append(order, sig)
+		}
+		g.peers = append(g.peers, pa)
+	}
+	slices.Sort(order)
+	out := make([]*sigGroup, len(order))
+	for i, s := range order {
+		out[i] = m[s]
+	}
+	return out
+}
+
+// groupStats merges the evidence of peers on the given ports.
+func groupStats(peers []*peerAcc, maxPods int) stats {
+	var st stats
+	for _, pa := range peers {
+		for _, pt := range pa.ports {
+			st.merge(&pt.st, maxPods)
+		}
+	}
+	return st
+}
+
+// groupHTTP merges HTTP samples per port.
+func groupHTTP(peers []*peerAcc) map[portKey]map[flow.HTTPSample]uint64 {
+	out := map[portKey]map[flow.HTTPSample]uint64{}
+	for _, pa := range peers {
+		for pk, pt := range pa.ports {
+			for h, n := range pt.http {
+				if out[pk] == nil {
+					out[pk] = map[flow.HTTPSample]uint64{}
+				}
+				out[pk][h] += n
+			}
+		}
+	}
+	return out
+}
+
+// specInput says how to build rules for one direction of one subject.
+type specInput struct {
+	ns      string // the subject's namespace
+	d       *dirAcc
+	l7      bool // add HTTP rules
+	l7Peers bool // HTTP rules also for pod peers (ingress side)
+	// forcePorts replaces observed ports (DNS: always UDP and TCP 53).
+	forcePorts []portKey
+	dns        []policy.PortRuleDNS
+	dropped    []netip.Addr // world addresses existing policy denied
+}
+
+// specs turns one direction's peers into rule specs.
+func (b *builder) specs(in specInput) []ruleSpec {
+	byKind := map[peerKind][]*peerAcc{}
+	for _, pa := range in.d.sortedPeers() {
+		byKind[pa.p.kind] = append(byKind[pa.p.kind], pa)
+	}
+	var out []ruleSpec
+	if ps := byKind[peerPod]; len(ps) > 0 {
+		out = append(out, b.podSpecs(in, ps)...)
+	}
+	if ps := byKind[peerEntity]; len(ps) > 0 {
+		for _, g := range groupBySig(b.forced(in, ps)) {
+			r := ruleSpec{kind: peerEntity, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
+			for _, pa := range g.peers {
+				r.entities = append(r.entities, pa.p.entity)
+				r.allowed = append(r.allowed, pa.p.id())
+			}
+			slices.Sort(r.entities)
+			r.entities = slices.Compact(r.entities)
+			r.peerText = "entities " + strings.Join(r.entities, ", ")
+			b.addHTTP(&r, g.peers, in.l7)
+			out = append(out, r)
+		}
+	}
+	if ps := byKind[peerFQDN]; len(ps) > 0 {
+		out = append(out, b.fqdnSpecs(in, ps)...)
+	}
+	if ps := byKind[peerCIDR]; len(ps) > 0 {
+		out = append(out, b.cidrSpecs(in, ps)...)
+	}
+	slices.SortStableFunc(out, func(x, y ruleSpec) int {
+		return cmp.Or(cmp.Compare(x.kind, y.kind), strings.Compare(x.peerText, y.peerText), strings.Compare(portSig(x.ports), portSig(y.ports)))
+	})
+	return out
+}
+
+// forced replaces the peers' ports when the caller fixes them.
+func (b *builder) forced(in specInput, ps []*peerAcc) []*peerAcc {
+	if in.forcePorts == nil {
+		return ps
+	}
+	out := make([]*peerAcc, len(ps))
+	for i, pa := range ps {
+		var st portAcc
+		for _, pt := range pa.ports {
+			st.st.merge(&pt.st, b.maxPods)
+		}
+		np := &peerAcc{p: pa.p, ports: map[portKey]*portAcc{}}
+		for j, pk := range in.forcePorts {
+			if j == 0 {
+				np.ports[pk] = &st
+			} else {
+				np.ports[pk] = &portAcc{}
+			}
+		}
+		out[i] = np
+	}
+	return out
+}
+
+func (b *builder) addHTTP(r *ruleSpec, peers []*peerAcc, l7 bool) {
+	if !l7 {
+		return
+	}
+	for pk, samples := range groupHTTP(peers) {
+		if rules := httpRules(samples, b.o.HTTPPathIDs); len(rules) > 0 {
+			if r.http == nil {
+				r.http = map[portKey][]policy.PortRuleHTTP{}
+			}
+			r.http[pk] = rules
+		}
+	}
+}
+
+func (b *builder) podSpecs(in specInput, ps []*peerAcc) []ruleSpec {
+	var out []ruleSpec
+	for _, g := range groupBySig(b.forced(in, ps)) {
+		byNS := map[string][]*class{}
+		for _, pa := range g.peers {
+			byNS[pa.p.cls.ns] = append(byNS[pa.p.cls.ns], pa.p.cls)
+		}
+		nss := make([]string, 0, len(byNS))
+		for ns := range byNS {
+			nss = append(nss, ns)
+		}
+		slices.Sort(nss)
+		r := ruleSpec{kind: peerPod, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
+		var texts []string
+		for _, pns := range nss {
+			n := b.ix.ns[pns]
+			selNS := ""
+			if pns != in.ns {
+				selNS = pns
+			}
+			for _, sel := range n.peerSelectors(byNS[pns]) {
+				r.sels = append(r.sels, sel.endpointSelector(selNS))
+				t := sel.String()
+				if selNS != "" {
+					t = pns + ":" + t
+				}
+				texts = append(texts, t)
+				for _, c := range n.classes {
+					if sel.matches(c) {
+						r.allowed = append(r.allowed, "c:"+c.ns+"/"+c.key)
+					}
+				}
+			}
+		}
+		r.peerText = strings.Join(texts, " ")
+		b.addHTTP(&r, g.peers, in.l7 && in.l7Peers)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (b *builder) fqdnSpecs(in specInput, ps []*peerAcc) []ruleSpec {
+	names := make([]string, 0, len(ps))
+	for _, pa := range ps {
+		names = append(names, pa.p.name)
+	}
+	groups := fqdnGroups(names, b.o.FQDNPatternSiblings)
+	// Merge peers per selector so each selector carries the union of its
+	// names' ports.
+	merged := map[string]*peerAcc{}
+	sel := map[string]policy.FQDNSelector{}
+	for _, pa := range ps {
+		g := groups[pa.p.name]
+		k := g.key()
+		m := merged[k]
+		if m == nil {
+			m = &peerAcc{p: peer{kind: peerFQDN, name: k}, ports: map[portKey]*portAcc{}}
+			merged[k] = m
+			sel[k] = g.sel
+		}
+		for pk, pt := range pa.ports {
+			x := m.ports[pk]
+			if x == nil {
+				x = &portAcc{}
+				m.ports[pk] = x
+			}
+			x.st.merge(&pt.st, b.maxPods)
+			for h, n := range pt.http {
+				if x.http == nil {
+					x.http = map[flow.HTTPSample]uint64{}
+				}
+				x.http[h] += n
+			}
+		}
+	}
+	list := make([]*peerAcc, 0, len(merged))
+	for _, m := range merged {
+		list = append(list, m)
+	}
+	slices.SortFunc(list, func(a, b *peerAcc) int { return strings.Compare(a.p.name, b.p.name) })
+	var out []ruleSpec
+	for _, g := range groupBySig(b.forced(in, list)) {
+		r := ruleSpec{kind: peerFQDN, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
+		var texts []string
+		for _, pa := range g.peers {
+			s := sel[pa.p.name]
+			r.fqdns = append(r.fqdns, s)
+			if s.MatchPattern != "" {
+				texts = append(texts, s.MatchPattern)
+			} else {
+				texts = append(texts, s.MatchName)
+			}
+			for _, n := range b.knownNames {
+				if fqdnMatches(s, n) {
+					r.allowed = append(r.allowed, "n:"+n)
+				}
+			}
+		}
+		r.peerText = strings.Join(texts, " ")
+		b.addHTTP(&r, g.peers, in.l7)
+		out = append(out, r)
+	}
+	return out
+}
+
+func (b *builder) cidrSpecs(in specInput, ps []*peerAcc) []ruleSpec {
+	ips := make([]netip.Addr, 0, len(ps))
+	for _, pa := range ps {
+		ips = append(ips, pa.p.ip)
+	}
+	agg := aggregateIPs(ips, b.o.CIDRAggregate)
+	merged := map[netip.Prefix]*peerAcc{}
+	for _, pa := range ps {
+		pfx := agg[pa.p.ip]
+		m := merged[pfx]
+		if m == nil {
+			m = &peerAcc{p: peer{kind: peerCIDR, name: pfx.String(), ip: pfx.Addr()}, ports: map[portKey]*portAcc{}}
+			merged[pfx] = m
+		}
+		for pk, pt := range pa.ports {
+			x := m.ports[pk]
+			if x == nil {
+				x = &portAcc{}
+				m.ports[pk] = x
+			}
+			x.st.merge(&pt.st, b.maxPods)
+			for h, n := range pt.http {
+				if x.http == nil {
+					x.http = map[flow.HTTPSample]uint64{}
+				}
+				x.http[h] += n
+			}
+		}
+	}
+	pfxs := make([]netip.Prefix, 0, len(merged))
+	for p := range merged {
+		pfxs = append(pfxs, p)
+	}
+	slices.SortFunc(pfxs, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
+	list := make([]*peerAcc, len(pfxs))
+	for i, p := range pfxs {
+		list[i] = merged[p]
+	}
+	var out []ruleSpec
+	for _, g := range groupBySig(b.forced(in, list)) {
+		r := ruleSpec{kind: peerCIDR, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
+		var texts []string
+		for _, pa := range g.peers {
+			pfx := netip.MustParsePrefix(pa.p.name)
+			cr := policy.CIDRRule{CIDR: pfx.String()}
+			if pfx.Bits() < pfx.Addr().BitLen() {
+				for _, d := range in.dropped {
+					if pfx.Contains(d) {
+						cr.Except = append(cr.Except, netip.PrefixFrom(d, d.BitLen()).String())
+					}
+				}
+				slices.Sort(cr.Except)
+				cr.Except = slices.Compact(cr.Except)
+			}
+			r.cidrs = append(r.cidrs, cr)
+			texts = append(texts, cr.CIDR)
+			for _, ip := range b.knownIPs {
+				if pfx.Contains(ip) && !slices.Contains(cr.Except, netip.PrefixFrom(ip, ip.BitLen()).String()) {
+					r.allowed = append(r.allowed, "ip:"+ip.String())
+				}
+			}
+		}
+		r.peerText = strings.Join(texts, " ")
+		b.addHTTP(&r, g.peers, in.l7)
+		out = append(out, r)
+	}
+	return out
+}
+
+// toPorts renders the spec's ports; L7 ports get a port rule of their own.
+func (r *ruleSpec) toPorts() (prs []policy.PortRule, icmps []policy.ICMPRule) {
+	if anyPort(r.ports) {
+		return nil, nil
+	}
+	l4, icmp := splitICMP(r.ports)
+	var plain []portKey
+	for _, pk := range l4 {
+		if r.http[pk] != nil {
+			continue
+		}
+		plain = append(plain, pk)
+	}
+	if len(r.dns) > 0 {
+		for _, pr := range portRules(plain) {
+			pr.Rules = &policy.L7Rules{DNS: r.dns}
+			prs = append(prs, pr)
+		}
+	} else {
+		prs = portRules(plain)
+	}
+	for _, pk := range l4 {
+		if h := r.http[pk]; h != nil {
+			prs = append(prs, policy.PortRule{
+				Ports: []policy.PortProtocol{{Port: fmt.Sprint(pk.port), Protocol: string(pk.proto)}},
+				Rules: &policy.L7Rules{HTTP: h},
+			})
+		}
+	}
+	return prs, icmpRules(icmp)
+}
+
+// ingressRules renders the spec as ingress rules (two when it has both L4
+// ports and ICMP types, which Cilium keeps in separate rules).
+func (r *ruleSpec) ingressRules() []policy.IngressRule {
+	var c policy.IngressCommonRule
+	switch r.kind {
+	case peerPod:
+		c.FromEndpoints = r.sels
+	case peerEntity:
+		c.FromEntities = r.entities
+	case peerCIDR:
+		c.FromCIDRSet = r.cidrs
+	default:
+		return nil
+	}
+	prs, icmps := r.toPorts()
+	var out []policy.IngressRule
+	if len(prs) > 0 || len(icmps) == 0 {
+		out = append(out, policy.IngressRule{IngressCommonRule: c, ToPorts: prs})
+	}
+	if len(icmps) > 0 {
+		out = append(out, policy.IngressRule{IngressCommonRule: c, ICMPs: icmps})
+	}
+	return out
+}
+
+// egressRules renders the spec as egress rules.
+func (r *ruleSpec) egressRules() []policy.EgressRule {
+	var c policy.EgressCommonRule
+	var fq []policy.FQDNSelector
+	switch r.kind {
+	case peerPod:
+		c.ToEndpoints = r.sels
+	case peerEntity:
+		c.ToEntities = r.entities
+	case peerCIDR:
+		c.ToCIDRSet = r.cidrs
+	case peerFQDN:
+		fq = r.fqdns
+	default:
+		return nil
+	}
+	prs, icmps := r.toPorts()
+	var out []policy.EgressRule
+	if len(prs) > 0 || len(icmps) == 0 {
+		out = append(out, policy.EgressRule{EgressCommonRule: c, ToFQDNs: fq, ToPorts: prs})
+	}
+	if len(icmps) > 0 {
+		out = append(out, policy.EgressRule{EgressCommonRule: c, ToFQDNs: fq, ICMPs: icmps})
+	}
+	return out
+}
