@@ -75,7 +75,7 @@ type wlAcc struct {
 	dns      dirAcc // platform: egress to DNS servers
 	queries  map[string]bool
 	dropped  []netip.Addr // outside addresses existing policy denied
-	inFlows  stats // every ingress edge, for readiness
+	inFlows  stats        // every ingress edge, for readiness
 	outFlows stats
 }
 

@@ -204,10 +204,10 @@ type Breakage struct {
 
 // Summary is the short account printed on stderr.
 type Summary struct {
-	Namespaces int `json:"namespaces"`
-	Workloads  int `json:"workloads"`
-	Policies   int `json:"policies"` // in the target set
-	Edges      int `json:"edges"`
+	Namespaces int    `json:"namespaces"`
+	Workloads  int    `json:"workloads"`
+	Policies   int    `json:"policies"` // in the target set
+	Edges      int    `json:"edges"`
 	Flows      uint64 `json:"flows"`
 	// CoveredFlows are observed flows the target set allows.
 	CoveredFlows  uint64 `json:"coveredFlows"`

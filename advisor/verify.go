@@ -150,7 +150,7 @@ func (b *builder) verify(p *Proposal, edges []flow.Edge, legit []bool) error {
 		var dec Decision
 		if eval != nil {
 			dec = Decision{Allowed: true}
-			for _, f := range e.Representatives() {
+			for _, f := range probes(e) {
 				if d := eval(&f); !d.Allowed {
 					dec = d
 					break
@@ -284,9 +284,34 @@ func (p *Proposal) summarize() {
 	s.AllowedPairs = p.Verification.AllowedPairs
 }
 
-// DefaultVerifier compiles with posture's policy evaluator. It returns a
-// nil evaluator while none is available, and verification falls back to
-// the advisor's model of its own rules (Verification.Checked false).
+// DefaultVerifier compiles with posture's policy evaluator, every policy
+// treated as enforced (default deny on where it has rules).
 func DefaultVerifier(ps []*policy.Policy) (EvaluateFunc, error) {
-	return nil, nil
+	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: true})
+	if err != nil {
+		return nil, err
+	}
+	return func(f *flow.Flow) Decision {
+		r := eng.Evaluate(f)
+		if r.Verdict.Allows() {
+			return Decision{Allowed: true}
+		}
+		if !r.Egress.Decision.Allows() {
+			return Decision{Direction: DirEgress, Reason: r.Egress.Reason}
+		}
+		return Decision{Direction: DirIngress, Reason: r.Ingress.Reason}
+	}, nil
+}
+
+// probes are the flows verification evaluates for an edge: one per known
+// destination address, and one per HTTP sample so that L7 rules are
+// checked against the requests seen.
+func probes(e *flow.Edge) []flow.Flow {
+	reps := e.Representatives()
+	for _, h := range e.HTTP {
+		f := reps[0]
+		f.HTTP = &flow.HTTP{Method: h.Method, Path: h.Path}
+		reps = append(reps, f)
+	}
+	return reps
 }
