@@ -1,11 +1,47 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/posture-dev/posture/cli/cmdutil"
+	"github.com/posture-dev/posture/cli/verify"
 )
 
-func stepVerify(_ context.Context, e *env) error {
-	fmt.Fprintln(e.s.Out, "(not built yet)")
+// verifyTail is how many table rows the demo shows.
+const verifyTail = 12
+
+// stepVerify decides every observed flow against the suggested policies
+// as Cilium would enforce them, and shows the end of the table.
+func stepVerify(ctx context.Context, e *env) error {
+	if e.policies == "" || e.evidence == "" {
+		fmt.Fprintln(e.s.Out, "(skipped: needs the evidence and suggested policies of the earlier steps, which are not built yet)")
+		return nil
+	}
+	var out bytes.Buffer
+	s := cmdutil.Streams{In: e.s.In, Out: &out, Err: e.s.Err}
+	fmt.Fprintf(e.s.Out, "$ posture verify --policies %s --flows %s --as-enforced\n", e.policies, e.evidence)
+	sum, err := verify.Run(ctx, s, verify.Options{Policies: e.policies, Flows: e.evidence, AsEnforced: true, Output: "table"})
+	var ee *cmdutil.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return err
+	}
+	lines := strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+	if len(lines) > verifyTail+2 {
+		fmt.Fprintln(e.s.Out, lines[0])
+		fmt.Fprintf(e.s.Out, "... (%d more rows)\n", len(lines)-verifyTail-2)
+		lines = lines[len(lines)-verifyTail-1:]
+	}
+	for _, l := range lines {
+		fmt.Fprintln(e.s.Out, l)
+	}
+	if sum.Denied > 0 {
+		fmt.Fprintf(e.s.Out, "The suggestion would deny %d observed flow(s); see the rows above.\n", sum.Denied)
+	} else {
+		fmt.Fprintln(e.s.Out, "Every observed flow is allowed by the suggestion, even with default deny enforced.")
+	}
 	return nil
 }
