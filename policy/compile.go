@@ -145,7 +145,9 @@ func (e *Engine) addPolicy(p *Policy) error {
 	case p.Kind != KindCNP && p.Kind != KindCCNP:
 		return fmt.Errorf("kind %q: must be %s or %s", p.Kind, KindCNP, KindCCNP)
 	case !ccnp && ns == "":
-		return errors.New("metadata.namespace: a CiliumNetworkPolicy needs a namespace")
+		// kubectl puts a namespaced object without a namespace into
+		// "default"; fragments loaded from documentation land here too.
+		ns = "default"
 	case ccnp:
 		ns = ""
 	}

@@ -74,9 +74,9 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 	if o.Policies == "" || o.Flows == "" {
 		return sum, errors.New("both --policies and --flows are required")
 	}
-	ps, err := loadPolicies(o.Policies)
+	ps, err := policy.LoadPath(o.Policies)
 	if err != nil {
-		return sum, err
+		return sum, fmt.Errorf("loading policies: %w", err)
 	}
 	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: o.AsEnforced})
 	if err != nil {
