@@ -6,7 +6,7 @@ PKGS    := ./...
 # skip when CI=true; locally they skip with a reason.
 export CI
 
-.PHONY: help build test unit lint bench conformance demo generate fuzz clean
+.PHONY: help build test unit lint bench conformance demo generate generate-check fuzz clean
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,11 @@ bench: ## Go benchmarks (figures go to BENCHMARKS.md)
 
 generate: ## regenerate bpf2go output (needs clang, llvm, libbpf-dev)
 	$(GO) generate ./bpf/...
+
+generate-check: generate ## fail when committed bpf2go output differs from a fresh generation
+	@git diff --exit-code --stat -- bpf/ || { echo "bpf/: generated files are stale; run make generate and commit"; exit 1; }
+	@if [ -n "$$(git ls-files --others --exclude-standard -- bpf/)" ]; then \
+	  echo "bpf/: generation made untracked files:"; git ls-files --others --exclude-standard -- bpf/; exit 1; fi
 
 fuzz: ## run each fuzz target briefly
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \

@@ -1,0 +1,221 @@
+/* Types shared between the kernel programs and user space (bpf2go turns
+ * the structs named with -type into Go), plus minimal packet header layouts.
+ * The header layouts are written out here instead of taken from the
+ * kernel's UAPI headers so that no bitfield or host byte-order definition
+ * leaks into the object: every multi-byte wire field is read as raw bytes
+ * or as a network-order integer. */
+#pragma once
+
+#define AF_ADDR_LEN 16
+
+/* Directions are relative to the pod, as Cilium enforces policy: packets
+ * the pod sends are its egress, packets delivered to it its ingress. */
+#define DIR_EGRESS 1
+#define DIR_INGRESS 2
+
+/* Shadow verdicts for a new flow, as if the staged set were enforced. */
+#define VERDICT_UNKNOWN 0
+#define VERDICT_ALLOWED 1
+#define VERDICT_AUDIT 2
+#define VERDICT_NOT_SELECTED 3
+
+/* flow_value.flags */
+#define FLOW_F_MIDSTREAM 1 /* first packet seen was not the connection's first */
+
+/* Reserved identity for addresses no map knows (Cilium's reserved:world). */
+#define IDENTITY_WORLD 2
+
+/* Index into the per-CPU stats array. */
+enum stat_index {
+	STAT_PACKETS = 0,
+	STAT_NEW_FLOWS,
+	STAT_NON_IP,
+	STAT_TRUNCATED,
+	STAT_FRAGMENTS,
+	STAT_FRAG_UNKNOWN,
+	STAT_RELATED, /* ICMP errors and neighbour discovery: no flow of their own */
+	STAT_FLOW_UPDATE_FAILED,
+	STAT_EVENTS_LOST,
+	STAT_DNS_COPIED,
+	STAT_DNS_LOST,
+	STAT_MAX,
+};
+
+/* A flow in canonical orientation: (addr_a, port_a) sorts before
+ * (addr_b, port_b), so a request and its reply on one interface find the
+ * same entry with a single lookup. dir is the pod-relative direction of
+ * packets travelling a -> b. Addresses are IPv6 or IPv4-mapped IPv6;
+ * ports are in network byte order. For ICMP echo, the identifier takes the
+ * initiator's port and the request type the responder's. */
+struct flow_key {
+	__u8 addr_a[AF_ADDR_LEN];
+	__u8 addr_b[AF_ADDR_LEN];
+	__u16 port_a;
+	__u16 port_b;
+	__u8 proto;
+	__u8 dir;
+	__u8 pad[2];
+};
+
+/* Per-flow aggregate, the source of truth. Counters are updated with
+ * atomic adds; flags with plain read-modify-write (a lost race loses a flag
+ * bit, never a count). Times are CLOCK_MONOTONIC (coarse) nanoseconds. */
+struct flow_value {
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 packets_fwd; /* initiator -> responder */
+	__u64 bytes_fwd;
+	__u64 packets_rev;
+	__u64 bytes_rev;
+	__u32 src_identity; /* initiator */
+	__u32 dst_identity; /* responder */
+	__u32 ifindex;
+	__u8 initiator_is_b;
+	__u8 verdict;
+	__u8 flags;
+	__u8 tcp_flags_fwd;
+	__u8 tcp_flags_rev;
+	__u8 pad[7];
+};
+
+/* Sent on the events ring buffer for every new flow. */
+struct flow_event {
+	struct flow_key key;
+	__u64 time_ns;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 ifindex;
+	__u8 initiator_is_b;
+	__u8 verdict;
+	__u8 flags;
+	__u8 pad;
+};
+
+#define DNS_MAX_PAYLOAD 2048
+
+/* A DNS answer (source port 53) delivered to a pod, copied up to
+ * DNS_MAX_PAYLOAD bytes; len is the full payload length on the wire. */
+struct dns_event {
+	__u64 time_ns;
+	__u8 saddr[AF_ADDR_LEN];
+	__u8 daddr[AF_ADDR_LEN];
+	__u32 ifindex;
+	__u16 len;
+	__u16 caplen;
+	__u8 proto;
+	__u8 pad[7];
+	__u8 data[DNS_MAX_PAYLOAD];
+};
+
+/* World addresses and CIDR classes: longest-prefix match over
+ * IPv4-mapped IPv6 addresses. */
+struct cidr_key {
+	__u32 prefixlen;
+	__u8 addr[AF_ADDR_LEN];
+};
+
+/* An endpoint address (pod IP) for the exact-match identity map. */
+struct endpoint_key {
+	__u8 addr[AF_ADDR_LEN];
+};
+
+/* Shadow policy: longest-prefix match whose exact part is (subject, peer,
+ * dir, proto) and whose last 16 bits are the port, so a port range becomes
+ * a handful of prefixes. subject is the local endpoint whose policy
+ * applies in dir; peer the other side. */
+struct shadow_key {
+	__u32 prefixlen;
+	__u32 subject;
+	__u32 peer;
+	__u8 dir;
+	__u8 proto;
+	__u16 port; /* network byte order */
+};
+
+/* A subject's default verdict in one direction: present means some rule
+ * of the staged set selects it, so unmatched traffic is AUDIT. */
+struct subject_key {
+	__u32 identity;
+	__u8 dir;
+	__u8 pad[3];
+};
+
+/* Remembers the ports of a fragmented datagram so later fragments count
+ * toward the right flow. */
+struct frag_key {
+	__u8 saddr[AF_ADDR_LEN];
+	__u8 daddr[AF_ADDR_LEN];
+	__u32 id;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct frag_ports {
+	__u16 sport;
+	__u16 dport;
+};
+
+/* ---- wire headers (offsets per the RFCs; multi-byte fields big-endian) */
+
+struct hdr_eth {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 proto;
+};
+
+struct hdr_vlan {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct hdr_ipv4 {
+	__u8 ver_ihl;
+	__u8 tos;
+	__be16 tot_len;
+	__be16 id;
+	__be16 frag_off;
+	__u8 ttl;
+	__u8 proto;
+	__be16 check;
+	__u8 saddr[4];
+	__u8 daddr[4];
+};
+
+struct hdr_ipv6 {
+	__u8 ver_tc_flow[4];
+	__be16 payload_len;
+	__u8 nexthdr;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct hdr_ports {
+	__be16 sport;
+	__be16 dport;
+};
+
+struct hdr_tcp {
+	__be16 sport;
+	__be16 dport;
+	__be32 seq;
+	__be32 ack;
+	__u8 doff_res;
+	__u8 flags;
+	__be16 window;
+	__be16 check;
+	__be16 urg;
+};
+
+struct hdr_icmp {
+	__u8 type;
+	__u8 code;
+	__be16 check;
+	__be16 id;
+	__be16 seq;
+};
+
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_ACK 0x10

@@ -1,0 +1,274 @@
+//go:build linux
+
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Generated types under stable names for the recorder and tests.
+type (
+	FlowKey     = postureFlowKey
+	FlowValue   = postureFlowValue
+	FlowEvent   = postureFlowEvent
+	DNSEvent    = postureDnsEvent
+	ShadowKey   = postureShadowKey
+	CIDRKey     = postureCidrKey
+	SubjectKey  = postureSubjectKey
+	EndpointKey = postureEndpointKey
+	StatIndex   = postureStatIndex
+)
+
+// Stats indexes, from the C enum.
+const (
+	StatPackets          = postureStatIndexSTAT_PACKETS
+	StatNewFlows         = postureStatIndexSTAT_NEW_FLOWS
+	StatNonIP            = postureStatIndexSTAT_NON_IP
+	StatTruncated        = postureStatIndexSTAT_TRUNCATED
+	StatFragments        = postureStatIndexSTAT_FRAGMENTS
+	StatFragUnknown      = postureStatIndexSTAT_FRAG_UNKNOWN
+	StatRelated          = postureStatIndexSTAT_RELATED
+	StatFlowUpdateFailed = postureStatIndexSTAT_FLOW_UPDATE_FAILED
+	StatEventsLost       = postureStatIndexSTAT_EVENTS_LOST
+	StatDNSCopied        = postureStatIndexSTAT_DNS_COPIED
+	StatDNSLost          = postureStatIndexSTAT_DNS_LOST
+	StatMax              = postureStatIndexSTAT_MAX
+)
+
+// StatNames names the stats for metrics and logs.
+var StatNames = [StatMax]string{
+	"packets", "new_flows", "non_ip", "truncated", "fragments", "fragment_unknown",
+	"related", "flow_update_failed", "events_lost", "dns_copied", "dns_lost",
+}
+
+// DefaultPinPath is where the agent pins its maps when bpffs is at the
+// usual place.
+const DefaultPinPath = "/sys/fs/bpf/posture"
+
+// Options tune loading.
+type Options struct {
+	// PinPath pins the flow and stats maps there (creating the directory,
+	// reusing maps already pinned) so counts survive an agent restart.
+	// Empty means no pinning.
+	PinPath string
+	// FlowEntries overrides the flow map's size (0 keeps the default).
+	FlowEntries uint32
+}
+
+// Objects are the loaded programs and maps.
+type Objects struct {
+	objs postureObjects
+}
+
+// Load loads the programs and maps into the kernel.
+func Load(opts Options) (*Objects, error) {
+	spec, err := loadPosture()
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded object: %w", err)
+	}
+	if opts.FlowEntries > 0 {
+		spec.Maps["posture_flows"].MaxEntries = opts.FlowEntries
+	}
+	var co ebpf.CollectionOptions
+	if opts.PinPath == "" {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	} else {
+		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
+			return nil, fmt.Errorf("creating pin directory: %w", err)
+		}
+		co.Maps.PinPath = opts.PinPath
+	}
+	o := &Objects{}
+	if err := spec.LoadAndAssign(&o.objs, &co); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading objects: %+v", ve)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("loading objects: pinned maps under %s do not match this version (remove them to start over): %w", opts.PinPath, err)
+		}
+		return nil, fmt.Errorf("loading objects: %w", err)
+	}
+	return o, nil
+}
+
+// Close releases programs and maps (pinned maps stay pinned).
+func (o *Objects) Close() error { return o.objs.Close() }
+
+// Unpin removes the pinned maps under dir, for tests and for a clean
+// uninstall.
+func Unpin(dir string) error {
+	for _, name := range []string{"posture_flows", "posture_stats"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("unpinning: %w", err)
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {
+		return fmt.Errorf("removing pin directory: %w", err)
+	}
+	return nil
+}
+
+// FromPod observes packets a pod sends (host-side veth ingress).
+func (o *Objects) FromPod() *ebpf.Program { return o.objs.FromPod }
+
+// ToPod observes packets delivered to a pod (host-side veth egress).
+func (o *Objects) ToPod() *ebpf.Program { return o.objs.ToPod }
+
+// Empty does nothing; the benchmark baseline.
+func (o *Objects) Empty() *ebpf.Program { return o.objs.Empty }
+
+// Flows is the per-flow aggregate map (FlowKey -> FlowValue).
+func (o *Objects) Flows() *ebpf.Map { return o.objs.PostureFlows }
+
+// Events is the new-flow ring buffer (FlowEvent records).
+func (o *Objects) Events() *ebpf.Map { return o.objs.Events }
+
+// DNSEvents is the DNS-answer ring buffer (DNSEvent records).
+func (o *Objects) DNSEvents() *ebpf.Map { return o.objs.DnsEvents }
+
+// Stats returns the per-CPU counters summed over CPUs.
+func (o *Objects) Stats() ([StatMax]uint64, error) {
+	var out [StatMax]uint64
+	for i := range StatMax {
+		var per []uint64
+		if err := o.objs.PostureStats.Lookup(uint32(i), &per); err != nil {
+			return out, fmt.Errorf("reading stat %s: %w", StatNames[i], err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// SetEndpoint maps a pod address to its identity.
+func (o *Objects) SetEndpoint(a netip.Addr, id uint32) error {
+	return o.objs.Endpoints.Put(EndpointKey{Addr: Addr16(a)}, id)
+}
+
+// DeleteEndpoint forgets a pod address.
+func (o *Objects) DeleteEndpoint(a netip.Addr) error {
+	err := o.objs.Endpoints.Delete(EndpointKey{Addr: Addr16(a)})
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// SetCIDR maps a world prefix (a CIDR class, or a /32 learned from DNS) to
+// an identity.
+func (o *Objects) SetCIDR(p netip.Prefix, id uint32) error {
+	return o.objs.WorldCidrs.Put(CIDRKey{Prefixlen: CIDRPrefixLen(p), Addr: Addr16(p.Masked().Addr())}, id)
+}
+
+// DeleteCIDR forgets a world prefix.
+func (o *Objects) DeleteCIDR(p netip.Prefix) error {
+	err := o.objs.WorldCidrs.Delete(CIDRKey{Prefixlen: CIDRPrefixLen(p), Addr: Addr16(p.Masked().Addr())})
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// SetSubject marks an identity as selected by the staged set in dir, with
+// def the verdict for traffic no entry matches (AUDIT under default deny).
+func (o *Objects) SetSubject(id uint32, dir, def uint8) error {
+	return o.objs.Subjects.Put(SubjectKey{Identity: id, Dir: dir}, def)
+}
+
+// ShadowEntry is one (subject, peer, dir, proto, port range) verdict.
+type ShadowEntry struct {
+	Subject, Peer uint32
+	Dir, Proto    uint8
+	PortLo        uint16
+	PortHi        uint16
+	Verdict       uint8
+}
+
+// Keys expands the entry into LPM keys.
+func (e ShadowEntry) Keys() []ShadowKey {
+	var out []ShadowKey
+	for _, pp := range PortPrefixes(e.PortLo, e.PortHi) {
+		out = append(out, ShadowKey{
+			Prefixlen: uint32(80 + pp.Bits),
+			Subject:   e.Subject,
+			Peer:      e.Peer,
+			Dir:       e.Dir,
+			Proto:     e.Proto,
+			Port:      htons(pp.Port),
+		})
+	}
+	return out
+}
+
+// PutShadow writes one shadow entry.
+func (o *Objects) PutShadow(e ShadowEntry) error {
+	for _, k := range e.Keys() {
+		if err := o.objs.ShadowPolicy.Put(k, e.Verdict); err != nil {
+			return fmt.Errorf("writing shadow policy: %w", err)
+		}
+	}
+	return nil
+}
+
+// ShadowMap and SubjectMap are exposed for the recorder's bulk
+// replacement of the compiled policy.
+func (o *Objects) ShadowMap() *ebpf.Map  { return o.objs.ShadowPolicy }
+func (o *Objects) SubjectMap() *ebpf.Map { return o.objs.Subjects }
+
+// Conn turns a canonical key into the initiator's orientation.
+func (k *postureFlowKey) Conn(initiatorIsB uint8) Conn {
+	c := Conn{
+		Src: AddrFrom16(k.AddrA), Dst: AddrFrom16(k.AddrB),
+		SrcPort: Ntohs(k.PortA), DstPort: Ntohs(k.PortB),
+		Proto: k.Proto, Dir: k.Dir,
+	}
+	if initiatorIsB != 0 {
+		c.Src, c.Dst = c.Dst, c.Src
+		c.SrcPort, c.DstPort = c.DstPort, c.SrcPort
+		c.Dir = flip(c.Dir)
+	}
+	return c
+}
+
+// DNSMaxPayload bounds the bytes of one DNS answer copied to user space.
+const DNSMaxPayload = len(DNSEvent{}.Data)
+
+// DecodeFlowEvent reads a ring-buffer record from Events.
+func DecodeFlowEvent(b []byte) (*FlowEvent, error) {
+	var ev FlowEvent
+	if err := binary.Read(bytes.NewReader(b), binary.NativeEndian, &ev); err != nil {
+		return nil, fmt.Errorf("decoding flow event: %w", err)
+	}
+	return &ev, nil
+}
+
+// DecodeDNSEvent reads a ring-buffer record from DNSEvents.
+func DecodeDNSEvent(b []byte) (*DNSEvent, error) {
+	var ev DNSEvent
+	if err := binary.Read(bytes.NewReader(b), binary.NativeEndian, &ev); err != nil {
+		return nil, fmt.Errorf("decoding dns event: %w", err)
+	}
+	if int(ev.Caplen) > DNSMaxPayload {
+		return nil, fmt.Errorf("decoding dns event: caplen %d over %d", ev.Caplen, DNSMaxPayload)
+	}
+	return &ev, nil
+}
+
+// SetClock advances the coarse clock the per-packet path stamps last-seen
+// times with (CLOCK_MONOTONIC nanoseconds).
+func (o *Objects) SetClock(ns uint64) error {
+	return o.objs.ClockNs.Set(ns)
+}

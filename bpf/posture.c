@@ -1,0 +1,587 @@
+//go:build ignore
+
+/* posture's datapath observer, attached (TCX or tc clsact) on the host side
+ * of each pod's veth. It aggregates every packet into a per-flow entry,
+ * tags each new flow with the verdict the staged policy set would give if
+ * it were enforced, announces new flows and copies DNS answers to user
+ * space, and always passes the packet on: audit posture never drops. */
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "posture.h"
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+
+#define IPPROTO_ICMP 1
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_ICMPV6 58
+#define IPPROTO_SCTP 132
+
+/* Headers worth making linear before parsing: Ethernet, two VLAN tags,
+ * IPv6 with a few extension headers and a TCP header with options. */
+#define PULL_LEN 192
+#define MAX_IPV6_EXT 4
+
+/* Pinned so that an agent restart keeps every count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct endpoint_key);
+	__type(value, __u32);
+} endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__type(key, struct cidr_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} world_cidrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__type(key, struct shadow_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} shadow_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct subject_key);
+	__type(value, __u8);
+} subjects SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct frag_key);
+	__type(value, struct frag_ports);
+} frags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1024 * 1024);
+} dns_events SEC(".maps");
+
+/* A coarse clock user space advances a few times a second, so the
+ * per-packet path stores a last-seen time without a helper call; zero
+ * (nobody ticking, as under PROG_TEST_RUN) falls back to the kernel's. */
+__u64 clock_ns = 0;
+
+/* Ring-buffer records wake the reader only once this much is pending; the
+ * reader also polls, so a quiet ring is drained without wakeups, which
+ * cost more than the rest of a new flow. */
+#define WAKEUP_BYTES (32 * 1024)
+
+static __always_inline __u64 rb_flags(void *rb)
+{
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+									 : BPF_RB_NO_WAKEUP;
+}
+
+/* Referenced so bpf2go emits Go types for structs used only through ring
+ * buffers and map keys written from user space. */
+const struct flow_event *unused_flow_event __attribute__((unused));
+const struct dns_event *unused_dns_event __attribute__((unused));
+const enum stat_index *unused_stat_index __attribute__((unused));
+
+struct pkt {
+	__u8 saddr[AF_ADDR_LEN];
+	__u8 daddr[AF_ADDR_LEN];
+	__be16 sport;
+	__be16 dport;
+	__u32 l4_payload; /* offset of the L4 payload, 0 when unknown */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 looks_like_reply; /* SYN+ACK, echo reply: oriented as a response */
+	__u8 midstream_guess;  /* no handshake seen: orientation is a guess */
+};
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&posture_stats, &idx);
+	if (v)
+		*v += 1; /* per-CPU: no atomic needed */
+}
+
+static __always_inline void map_v4(__u8 *dst, const __u8 *src)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, src, 4);
+}
+
+/* parse_l4 reads ports and flags at off; protocol-specific orientation
+ * hints come from the handshake (TCP) or message type (ICMP). Returns 0 on
+ * success, -1 for truncated headers, 1 for related traffic without a flow
+ * of its own (ICMP errors, neighbour discovery). */
+static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 off)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	switch (p->proto) {
+	case IPPROTO_TCP: {
+		struct hdr_tcp *t = data + off;
+		if ((void *)(t + 1) > data_end)
+			return -1;
+		p->sport = t->sport;
+		p->dport = t->dport;
+		p->tcp_flags = t->flags;
+		__u32 doff = (t->doff_res >> 4) * 4;
+		if (doff >= sizeof(*t))
+			p->l4_payload = off + doff;
+		if ((t->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK))
+			p->looks_like_reply = 1;
+		else if (!(t->flags & TCP_SYN))
+			p->midstream_guess = 1;
+		return 0;
+	}
+	case IPPROTO_UDP:
+	case IPPROTO_SCTP: {
+		struct hdr_ports *u = data + off;
+		if ((void *)(u + 1) > data_end)
+			return -1;
+		p->sport = u->sport;
+		p->dport = u->dport;
+		if (p->proto == IPPROTO_UDP)
+			p->l4_payload = off + 8;
+		return 0;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6: {
+		struct hdr_icmp *c = data + off;
+		if ((void *)(c + 1) > data_end)
+			return -1;
+		__u8 req = p->proto == IPPROTO_ICMP ? 8 : 128;
+		__u8 rep = p->proto == IPPROTO_ICMP ? 0 : 129;
+		if (c->type == req) {
+			p->sport = c->id;
+			p->dport = bpf_htons(req);
+		} else if (c->type == rep) {
+			p->sport = bpf_htons(req);
+			p->dport = c->id;
+			p->looks_like_reply = 1;
+		} else if (p->proto == IPPROTO_ICMP) {
+			/* destination unreachable, source quench, redirect, time
+			 * exceeded, parameter problem: about another flow */
+			if (c->type == 3 || c->type == 4 || c->type == 5 || c->type == 11 ||
+			    c->type == 12)
+				return 1;
+			p->dport = bpf_htons(c->type);
+		} else {
+			/* ICMPv6 errors (1-4) and neighbour discovery (133-137) */
+			if (c->type < 128 || (c->type >= 133 && c->type <= 137))
+				return 1;
+			p->dport = bpf_htons(c->type);
+		}
+		return 0;
+	}
+	}
+	return 0;
+}
+
+static __always_inline void frag_key_of(struct frag_key *fk, struct pkt *p, __u32 id)
+{
+	__builtin_memcpy(fk->saddr, p->saddr, AF_ADDR_LEN);
+	__builtin_memcpy(fk->daddr, p->daddr, AF_ADDR_LEN);
+	fk->id = id;
+	fk->proto = p->proto;
+	fk->pad[0] = fk->pad[1] = fk->pad[2] = 0;
+}
+
+/* handle_fragment parses L4 of a first fragment and remembers its ports,
+ * or recovers the ports of a later fragment. */
+static __always_inline int handle_fragment(struct __sk_buff *skb, struct pkt *p, __u32 off,
+					   __u32 id, int first)
+{
+	struct frag_key fk;
+	frag_key_of(&fk, p, id);
+	stat_inc(STAT_FRAGMENTS);
+	if (first) {
+		int r = parse_l4(skb, p, off);
+		if (r != 0)
+			return r;
+		struct frag_ports fp = {.sport = p->sport, .dport = p->dport};
+		bpf_map_update_elem(&frags, &fk, &fp, BPF_ANY);
+		return 0;
+	}
+	struct frag_ports *fp = bpf_map_lookup_elem(&frags, &fk);
+	if (!fp) {
+		stat_inc(STAT_FRAG_UNKNOWN);
+		return 1;
+	}
+	p->sport = fp->sport;
+	p->dport = fp->dport;
+	p->l4_payload = 0;
+	if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
+		__u16 req = p->proto == IPPROTO_ICMP ? 8 : 128;
+		p->looks_like_reply = p->sport == bpf_htons(req);
+	}
+	return 0;
+}
+
+/* parse fills p from the packet. Returns 0 for a packet that belongs to a
+ * flow, 1 for one that is counted but makes no flow, -1 for non-IP or
+ * truncated packets. */
+static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct hdr_eth *eth = data;
+	__u32 off = sizeof(*eth);
+
+	if ((void *)(eth + 1) > data_end) {
+		stat_inc(STAT_TRUNCATED);
+		return -1;
+	}
+	__be16 proto = eth->proto;
+
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		struct hdr_vlan *v = data + off;
+		if ((void *)(v + 1) > data_end) {
+			stat_inc(STAT_TRUNCATED);
+			return -1;
+		}
+		proto = v->proto;
+		off += sizeof(*v);
+	}
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct hdr_ipv4 *ip = data + off;
+		if ((void *)(ip + 1) > data_end) {
+			stat_inc(STAT_TRUNCATED);
+			return -1;
+		}
+		__u32 ihl = (ip->ver_ihl & 0x0f) * 4;
+		if ((ip->ver_ihl >> 4) != 4 || ihl < sizeof(*ip)) {
+			stat_inc(STAT_TRUNCATED);
+			return -1;
+		}
+		map_v4(p->saddr, ip->saddr);
+		map_v4(p->daddr, ip->daddr);
+		p->proto = ip->proto;
+		off += ihl;
+		__u16 frag = bpf_ntohs(ip->frag_off);
+		int r;
+		if (frag & 0x3fff)
+			r = handle_fragment(skb, p, off, bpf_ntohs(ip->id), (frag & 0x1fff) == 0);
+		else
+			r = parse_l4(skb, p, off);
+		if (r < 0)
+			stat_inc(STAT_TRUNCATED);
+		return r;
+	}
+	if (proto != bpf_htons(ETH_P_IPV6)) {
+		stat_inc(STAT_NON_IP);
+		return -1;
+	}
+
+	struct hdr_ipv6 *ip6 = data + off;
+	if ((void *)(ip6 + 1) > data_end) {
+		stat_inc(STAT_TRUNCATED);
+		return -1;
+	}
+	__builtin_memcpy(p->saddr, ip6->saddr, AF_ADDR_LEN);
+	__builtin_memcpy(p->daddr, ip6->daddr, AF_ADDR_LEN);
+	__u8 nh = ip6->nexthdr;
+	off += sizeof(*ip6);
+
+#pragma unroll
+	for (int i = 0; i < MAX_IPV6_EXT; i++) {
+		__u8 *h = data + off;
+		if (nh != 0 && nh != 43 && nh != 60 && nh != 44 && nh != 51)
+			break;
+		if ((void *)(h + 8) > data_end) {
+			stat_inc(STAT_TRUNCATED);
+			return -1;
+		}
+		if (nh == 44) {
+			/* fragment header: offset in the top 13 bits of bytes 2-3 */
+			__u16 fo = ((__u16)h[2] << 8) | h[3];
+			__u32 id = ((__u32)h[4] << 24) | ((__u32)h[5] << 16) | ((__u32)h[6] << 8) | h[7];
+			p->proto = h[0];
+			int r = handle_fragment(skb, p, off + 8, id, (fo >> 3) == 0);
+			if (r < 0)
+				stat_inc(STAT_TRUNCATED);
+			return r;
+		}
+		__u32 len = nh == 51 ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+		nh = h[0];
+		off += len;
+	}
+	p->proto = nh;
+	int r = parse_l4(skb, p, off);
+	if (r < 0)
+		stat_inc(STAT_TRUNCATED);
+	return r;
+}
+
+static __always_inline __u32 identity_of(const __u8 *addr)
+{
+	__u32 *id = bpf_map_lookup_elem(&endpoints, addr);
+	if (id)
+		return *id;
+	struct cidr_key ck = {.prefixlen = 128};
+	__builtin_memcpy(ck.addr, addr, AF_ADDR_LEN);
+	id = bpf_map_lookup_elem(&world_cidrs, &ck);
+	if (id)
+		return *id;
+	return IDENTITY_WORLD;
+}
+
+static __always_inline __u8 shadow_verdict(__u32 subject, __u32 peer, __u8 dir, __u8 proto,
+					   __be16 port)
+{
+	struct subject_key sk = {.identity = subject, .dir = dir};
+	__u8 *def = bpf_map_lookup_elem(&subjects, &sk);
+	if (!def)
+		return VERDICT_NOT_SELECTED;
+	struct shadow_key k = {
+		.prefixlen = 96,
+		.subject = subject,
+		.peer = peer,
+		.dir = dir,
+		.proto = proto,
+		.port = port,
+	};
+	__u8 *v = bpf_map_lookup_elem(&shadow_policy, &k);
+	return v ? *v : *def;
+}
+
+/* key_less reports whether (a, pa) sorts before (b, pb). */
+static __always_inline int key_less(const __u8 *a, __be16 pa, const __u8 *b, __be16 pb)
+{
+	__u64 a0 = bpf_be64_to_cpu(*(const __u64 *)a), b0 = bpf_be64_to_cpu(*(const __u64 *)b);
+	if (a0 != b0)
+		return a0 < b0;
+	__u64 a1 = bpf_be64_to_cpu(*(const __u64 *)(a + 8)), b1 = bpf_be64_to_cpu(*(const __u64 *)(b + 8));
+	if (a1 != b1)
+		return a1 < b1;
+	return bpf_ntohs(pa) < bpf_ntohs(pb);
+}
+
+static __always_inline void copy_dns(struct __sk_buff *skb, struct pkt *p)
+{
+	if (!p->l4_payload || skb->len <= p->l4_payload)
+		return;
+	__u32 len = skb->len - p->l4_payload;
+	struct dns_event *ev = bpf_ringbuf_reserve(&dns_events, sizeof(*ev), 0);
+	if (!ev) {
+		stat_inc(STAT_DNS_LOST);
+		return;
+	}
+	__u32 cap = len;
+	if (cap > DNS_MAX_PAYLOAD)
+		cap = DNS_MAX_PAYLOAD;
+	ev->time_ns = bpf_ktime_get_coarse_ns();
+	__builtin_memcpy(ev->saddr, p->saddr, AF_ADDR_LEN);
+	__builtin_memcpy(ev->daddr, p->daddr, AF_ADDR_LEN);
+	ev->ifindex = skb->ifindex;
+	ev->len = len > 0xffff ? 0xffff : len;
+	ev->proto = p->proto;
+	if (cap == 0 || bpf_skb_load_bytes(skb, p->l4_payload, ev->data, cap) != 0) {
+		bpf_ringbuf_discard(ev, 0);
+		stat_inc(STAT_TRUNCATED);
+		return;
+	}
+	ev->caplen = cap;
+	bpf_ringbuf_submit(ev, rb_flags(&dns_events));
+	stat_inc(STAT_DNS_COPIED);
+}
+
+static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struct flow_key *k,
+				     int pkt_is_a, __u64 now, __u64 segs)
+{
+	/* The initiator is the packet's sender unless the packet looks like a
+	 * response (SYN+ACK, echo reply), or no handshake was seen and the
+	 * sender uses the lower port, which is usually the service's. */
+	int sender_initiates = !p->looks_like_reply;
+	if (p->midstream_guess && bpf_ntohs(p->sport) < bpf_ntohs(p->dport))
+		sender_initiates = 0;
+	int init_is_a = pkt_is_a == sender_initiates;
+
+	struct flow_value v = {};
+	v.first_ns = now;
+	v.last_ns = now;
+	v.ifindex = skb->ifindex;
+	v.initiator_is_b = !init_is_a;
+	if (p->looks_like_reply || p->midstream_guess || !sender_initiates)
+		v.flags |= FLOW_F_MIDSTREAM;
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		v.flags &= ~FLOW_F_MIDSTREAM;
+	if (sender_initiates) {
+		v.packets_fwd = segs;
+		v.bytes_fwd = skb->len;
+		v.tcp_flags_fwd = p->tcp_flags;
+	} else {
+		v.packets_rev = segs;
+		v.bytes_rev = skb->len;
+		v.tcp_flags_rev = p->tcp_flags;
+	}
+
+	const __u8 *iaddr = init_is_a ? k->addr_a : k->addr_b;
+	const __u8 *raddr = init_is_a ? k->addr_b : k->addr_a;
+	__be16 rport = init_is_a ? k->port_b : k->port_a;
+	/* pod-relative direction of initiator -> responder packets */
+	__u8 idir = init_is_a ? k->dir : (k->dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS);
+	v.src_identity = identity_of(iaddr);
+	v.dst_identity = identity_of(raddr);
+	if (idir == DIR_EGRESS)
+		v.verdict = shadow_verdict(v.src_identity, v.dst_identity, DIR_EGRESS, p->proto, rport);
+	else
+		v.verdict = shadow_verdict(v.dst_identity, v.src_identity, DIR_INGRESS, p->proto, rport);
+
+	if (bpf_map_update_elem(&posture_flows, k, &v, BPF_NOEXIST) != 0) {
+		/* another CPU created it first: count there */
+		struct flow_value *e = bpf_map_lookup_elem(&posture_flows, k);
+		if (!e) {
+			stat_inc(STAT_FLOW_UPDATE_FAILED);
+			return;
+		}
+		int fwd = pkt_is_a != e->initiator_is_b;
+		__sync_fetch_and_add(fwd ? &e->packets_fwd : &e->packets_rev, segs);
+		__sync_fetch_and_add(fwd ? &e->bytes_fwd : &e->bytes_rev, skb->len);
+		return;
+	}
+	stat_inc(STAT_NEW_FLOWS);
+
+	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		/* the map entry still holds the flow; user space finds it on the
+		 * next scan, so a full ring only delays the announcement */
+		stat_inc(STAT_EVENTS_LOST);
+		return;
+	}
+	__builtin_memcpy(&ev->key, k, sizeof(*k));
+	ev->time_ns = now;
+	ev->src_identity = v.src_identity;
+	ev->dst_identity = v.dst_identity;
+	ev->ifindex = v.ifindex;
+	ev->initiator_is_b = v.initiator_is_b;
+	ev->verdict = v.verdict;
+	ev->flags = v.flags;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, rb_flags(&events));
+}
+
+static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
+{
+	stat_inc(STAT_PACKETS);
+
+	if ((long)skb->data_end - (long)skb->data < PULL_LEN && skb->len > skb->data_end - skb->data)
+		bpf_skb_pull_data(skb, skb->len < PULL_LEN ? skb->len : PULL_LEN);
+
+	struct pkt p = {};
+	int r = parse(skb, &p);
+	if (r != 0) {
+		if (r > 0)
+			stat_inc(STAT_RELATED);
+		return TC_ACT_UNSPEC;
+	}
+
+	/* canonical key: one lookup serves both directions of a connection */
+	struct flow_key k;
+	int pkt_is_a = key_less(p.saddr, p.sport, p.daddr, p.dport);
+	if (pkt_is_a) {
+		__builtin_memcpy(k.addr_a, p.saddr, AF_ADDR_LEN);
+		__builtin_memcpy(k.addr_b, p.daddr, AF_ADDR_LEN);
+		k.port_a = p.sport;
+		k.port_b = p.dport;
+		k.dir = dir;
+	} else {
+		__builtin_memcpy(k.addr_a, p.daddr, AF_ADDR_LEN);
+		__builtin_memcpy(k.addr_b, p.saddr, AF_ADDR_LEN);
+		k.port_a = p.dport;
+		k.port_b = p.sport;
+		k.dir = dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS;
+	}
+	k.proto = p.proto;
+	k.pad[0] = k.pad[1] = 0;
+
+	__u64 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	struct flow_value *e = bpf_map_lookup_elem(&posture_flows, &k);
+	if (e) {
+		__u64 now = clock_ns;
+		if (!now)
+			now = bpf_ktime_get_coarse_ns();
+		int fwd = pkt_is_a != e->initiator_is_b;
+		if (fwd) {
+			__sync_fetch_and_add(&e->packets_fwd, segs);
+			__sync_fetch_and_add(&e->bytes_fwd, skb->len);
+			if ((e->tcp_flags_fwd | p.tcp_flags) != e->tcp_flags_fwd)
+				e->tcp_flags_fwd |= p.tcp_flags;
+		} else {
+			__sync_fetch_and_add(&e->packets_rev, segs);
+			__sync_fetch_and_add(&e->bytes_rev, skb->len);
+			if ((e->tcp_flags_rev | p.tcp_flags) != e->tcp_flags_rev)
+				e->tcp_flags_rev |= p.tcp_flags;
+		}
+		if (e->last_ns < now)
+			e->last_ns = now;
+	} else {
+		new_flow(skb, &p, &k, pkt_is_a, bpf_ktime_get_coarse_ns(), segs);
+	}
+
+	if (dir == DIR_INGRESS && p.sport == bpf_htons(53) &&
+	    (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP))
+		copy_dns(skb, &p);
+	return TC_ACT_UNSPEC;
+}
+
+/* Attached where the host side of a pod's veth receives: the pod's egress. */
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	return observe(skb, DIR_EGRESS);
+}
+
+/* Attached where the host side of a pod's veth transmits: the pod's ingress. */
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	return observe(skb, DIR_INGRESS);
+}
+
+/* Does nothing; the per-packet cost benchmark's baseline. */
+SEC("tc")
+int empty(struct __sk_buff *skb)
+{
+	return TC_ACT_UNSPEC;
+}
