@@ -244,8 +244,8 @@ func (b *builder) accumulate(e *flow.Edge, accs map[string]*nsAcc) bool {
 	if dstAcc != nil {
 		dst := dsts[0].cls
 		w := dstAcc.wl(dst.wl)
+		w.inFlows.addEdge(e, nsPods(dst.ns, e.DestinationPods), b.maxPods)
 		pods := nsPods(podNamespaceOf(srcs[0]), e.SourcePods)
-		w.inFlows.addEdge(e, pods, b.maxPods)
 		if srcAcc == nil || srcAcc != dstAcc {
 			dstAcc.st.addEdge(e, pods, b.maxPods)
 		}
