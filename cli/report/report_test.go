@@ -87,8 +87,8 @@ func TestReportFormats(t *testing.T) {
 }
 
 func TestReportOutFile(t *testing.T) {
-	dest := filepath.Join(t.TempDir(), "report.md")
-	out, errs, err := execute(t, "--status", writeStatus(t), "-o", "markdown", "--out", dest)
+	dest := filepath.Join(t.TempDir(), "report.html")
+	out, errs, err := execute(t, "--status", writeStatus(t), "-o", "html", "--out", dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestReportOutFile(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q: want nothing on stdout and the path on stderr", out, errs)
 	}
 	data, err := os.ReadFile(dest)
-	if err != nil || !bytes.HasPrefix(data, []byte("# Posture rollout report")) {
+	if err != nil || !bytes.HasPrefix(data, []byte("<!DOCTYPE html>")) {
 		t.Errorf("report file: %v %.40q", err, data)
 	}
 }
