@@ -1,0 +1,70 @@
+package conformance
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+)
+
+var casesFlag = flag.Int("conformance.cases", 0, "number of (policy set, flow) cases for the differential test (default 10000, or $POSTURE_CONFORMANCE_CASES)")
+
+// flowsPerSet is how many flows are asked of each generated policy set.
+const flowsPerSet = 8
+
+func numCases(t testing.TB) int {
+	if *casesFlag > 0 {
+		return *casesFlag
+	}
+	if v := os.Getenv("POSTURE_CONFORMANCE_CASES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("POSTURE_CONFORMANCE_CASES=%q: want a positive number", v)
+		}
+		return n
+	}
+	return 10000
+}
+
+// generateCases draws policy sets with a fixed seed until n flows exist.
+func generateCases(u *Universe, n int) []Case {
+	var out []Case
+	for seed, total := uint64(1), 0; total < n; seed++ {
+		c := NewGenerator(u, seed).Case(seed, min(flowsPerSet, n-total))
+		out = append(out, c)
+		total += len(c.Flows)
+	}
+	return out
+}
+
+// TestCiliumGenerated runs every generated case through Cilium alone: the
+// generator must only write policies Cilium imports, and every lookup must
+// succeed, before any comparison means anything.
+func TestCiliumGenerated(t *testing.T) {
+	u := NewUniverse()
+	allowed, denied := 0, 0
+	for _, c := range generateCases(u, numCases(t)) {
+		e, err := NewCiliumEngine(u, c.Policies)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, casePolicyYAML(c.Policies))
+		}
+		for i := range c.Flows {
+			v, err := e.Lookup(&c.Flows[i])
+			if err != nil {
+				t.Fatalf("%s flow %d: %v", c, i, err)
+			}
+			for _, ok := range []bool{v.Egress, v.Ingress} {
+				if ok {
+					allowed++
+				} else {
+					denied++
+				}
+			}
+		}
+	}
+	// A generator that only ever produces one verdict tests nothing.
+	if allowed < denied/10 || denied < allowed/10 {
+		t.Errorf("verdicts are lopsided: %d allowed, %d denied directions", allowed, denied)
+	}
+	t.Logf("%d allowed and %d denied directions", allowed, denied)
+}

@@ -1,0 +1,144 @@
+package conformance
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/cilium/cilium/pkg/identity"
+	"github.com/cilium/cilium/pkg/labels"
+
+	"github.com/posture-dev/posture/flow"
+)
+
+// Peer is one endpoint of the generated cluster, seen by both engines: the
+// posture Endpoint carries exactly the labels of the Cilium identity.
+type Peer struct {
+	Endpoint flow.Endpoint
+	// Pod is true for workload endpoints, the only ones that enforce policy
+	// (reserved identities are never endpoints with policy here: the host
+	// firewall is off).
+	Pod bool
+}
+
+// Universe is the fixed set of identities the differential test draws
+// flows from.
+type Universe struct {
+	Namespaces []Namespace
+	Peers      []Peer
+	// PodLabels lists, for selector generation, every (key, value) pair
+	// pods carry, by namespace.
+	ciliumIDs map[flow.Identity]*identity.Identity
+}
+
+// Namespace is a generated namespace and its labels.
+type Namespace struct {
+	Name   string
+	Labels map[string]string
+}
+
+// WorldIPs are external addresses flows may target; the generator's CIDRs
+// are drawn so that some contain them and some carve them out.
+var WorldIPs = []string{"10.0.0.5", "10.1.2.3", "10.1.200.9", "192.168.1.10", "203.0.113.7", "203.0.113.200", "8.8.8.8"}
+
+// NewUniverse builds namespaces, pods (labels derived by flow.PodIdentity,
+// as posture derives them from Kubernetes objects), every reserved
+// identity, and a CIDR identity per world IP.
+func NewUniverse() *Universe {
+	u := &Universe{ciliumIDs: map[flow.Identity]*identity.Identity{}}
+	u.Namespaces = []Namespace{
+		{"shop", map[string]string{"kubernetes.io/metadata.name": "shop", "team": "a"}},
+		{"payments", map[string]string{"kubernetes.io/metadata.name": "payments", "team": "b"}},
+		{"kube-system", map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
+	}
+	type pod struct {
+		ns, sa string
+		lbls   map[string]string
+	}
+	pods := []pod{
+		{"shop", "web", map[string]string{"app": "web", "role": "frontend"}},
+		{"shop", "api", map[string]string{"app": "api", "role": "backend"}},
+		{"shop", "default", map[string]string{"app": "db"}},
+		{"shop", "default", map[string]string{"app": "api", "role": "backend", "version": "v2"}},
+		{"payments", "api", map[string]string{"app": "api", "role": "backend"}},
+		{"payments", "default", map[string]string{"app": "web"}},
+		{"payments", "default", map[string]string{"app": "worker", "role": "batch", "pod-template-hash": "5d8f"}},
+		{"kube-system", "coredns", map[string]string{"k8s-app": "kube-dns"}},
+		{"kube-system", "default", map[string]string{"app": "web", "role": "frontend"}},
+	}
+	nsLabels := map[string]map[string]string{}
+	for _, ns := range u.Namespaces {
+		nsLabels[ns.Name] = ns.Labels
+	}
+	for i, p := range pods {
+		id := flow.Identity(1000 + i)
+		ls := flow.PodIdentity{
+			Namespace: p.ns, ServiceAccount: p.sa, Cluster: ClusterName,
+			PodLabels: p.lbls, NamespaceLabels: nsLabels[p.ns],
+		}.IdentityLabels()
+		u.add(Peer{Pod: true, Endpoint: flow.Endpoint{
+			Identity: id, Namespace: p.ns, Pod: fmt.Sprintf("%s-%d", p.lbls["app"]+p.lbls["k8s-app"], i), Labels: ls,
+		}})
+	}
+	// Reserved identities take their labels from Cilium (kube-apiserver
+	// also carries reserved:remote-node there).
+	reserved := []flow.Identity{flow.IdentityHost, flow.IdentityWorld, flow.IdentityUnmanaged, flow.IdentityHealth,
+		flow.IdentityInit, flow.IdentityRemoteNode, flow.IdentityKubeAPIServer, flow.IdentityIngress}
+	for _, id := range reserved {
+		cid := identity.LookupReservedIdentity(identity.NumericIdentity(id))
+		u.ciliumIDs[id] = cid
+		u.Peers = append(u.Peers, Peer{Endpoint: flow.Endpoint{Identity: id, Labels: fromCiliumLabels(cid.LabelArray)}})
+	}
+	// World addresses: one local-scope CIDR identity per address, labelled
+	// with its /32 (and reserved:world) as the agent's ipcache would give
+	// it; Cilium matches CIDR selectors by prefix containment.
+	for i, ip := range WorldIPs {
+		id := flow.IdentityMinLocal + flow.Identity(i+1)
+		addr := netip.MustParseAddr(ip)
+		la := labels.GetCIDRLabelArray(netip.PrefixFrom(addr, addr.BitLen())).Sort()
+		cid := identity.NewIdentityFromLabelArray(identity.NumericIdentity(id), la)
+		u.ciliumIDs[id] = cid
+		u.Peers = append(u.Peers, Peer{Endpoint: flow.Endpoint{Identity: id, IP: ip, Labels: fromCiliumLabels(la)}})
+	}
+	return u
+}
+
+func (u *Universe) add(p Peer) {
+	la := make(labels.LabelArray, 0, len(p.Endpoint.Labels))
+	for _, l := range p.Endpoint.Labels {
+		la = append(la, labels.NewLabel(l.Key, l.Value, l.Source))
+	}
+	u.ciliumIDs[p.Endpoint.Identity] = identity.NewIdentityFromLabelArray(identity.NumericIdentity(p.Endpoint.Identity), la.Sort())
+	u.Peers = append(u.Peers, p)
+}
+
+// Pods returns the workload peers.
+func (u *Universe) Pods() []Peer {
+	var out []Peer
+	for _, p := range u.Peers {
+		if p.Pod {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// PeerByIdentity finds a peer.
+func (u *Universe) PeerByIdentity(id flow.Identity) (Peer, bool) {
+	for _, p := range u.Peers {
+		if p.Endpoint.Identity == id {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+func fromCiliumLabels(la labels.LabelArray) flow.Labels {
+	out := make(flow.Labels, 0, len(la))
+	for _, l := range la {
+		out = append(out, flow.Label{Source: l.Source, Key: l.Key, Value: l.Value})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	out.Sort()
+	return out
+}
