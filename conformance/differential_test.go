@@ -68,3 +68,50 @@ func TestCiliumGenerated(t *testing.T) {
 	}
 	t.Logf("%d allowed and %d denied directions", allowed, denied)
 }
+
+// TestDifferential is the conformance test of posture's evaluator: the
+// same generated policy sets and flows through Cilium's LookupFlow and
+// posture's Evaluate must give the same verdict in every direction Cilium
+// enforces. Disagreements are shrunk and printed as YAML reproducers.
+func TestDifferential(t *testing.T) {
+	u := NewUniverse()
+	cases := generateCases(u, numCases(t))
+	flows, compared, failures := 0, 0, 0
+	for _, c := range cases {
+		ce, err := NewCiliumEngine(u, c.Policies)
+		if err != nil {
+			t.Fatalf("%s: cilium: %v\n%s", c, err, casePolicyYAML(c.Policies))
+		}
+		pe, err := NewPostureEngine(c.Policies)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, casePolicyYAML(c.Policies))
+		}
+		for i := range c.Flows {
+			f := &c.Flows[i]
+			flows++
+			if Enforcing(&f.Source) {
+				compared++
+			}
+			if Enforcing(&f.Destination) {
+				compared++
+			}
+			ds, err := compareWith(ce, pe, c.Policies, f)
+			if err != nil {
+				t.Fatalf("%s flow %d: %v", c, i, err)
+			}
+			for _, d := range ds {
+				failures++
+				if failures <= 5 {
+					t.Errorf("%s flow %d: disagreement; minimal reproducer:\n%s", c, i, Shrink(u, d).Reproducer())
+				}
+			}
+		}
+	}
+	if failures > 5 {
+		t.Errorf("%d disagreements in total (first 5 shown)", failures)
+	}
+	if flows < numCases(t) {
+		t.Fatalf("only %d flows generated", flows)
+	}
+	t.Logf("%d (policy set, flow) cases over %d policy sets, %d directions compared, %d disagreements", flows, len(cases), compared, failures)
+}

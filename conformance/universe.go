@@ -45,6 +45,7 @@ var WorldIPs = []string{"10.0.0.5", "10.1.2.3", "10.1.200.9", "192.168.1.10", "2
 // as posture derives them from Kubernetes objects), every reserved
 // identity, and a CIDR identity per world IP.
 func NewUniverse() *Universe {
+	configureCilium() // CIDR identity labels depend on the IP families
 	u := &Universe{ciliumIDs: map[flow.Identity]*identity.Identity{}}
 	u.Namespaces = []Namespace{
 		{"shop", map[string]string{"kubernetes.io/metadata.name": "shop", "team": "a"}},
