@@ -57,7 +57,12 @@ func sharedDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("POSTURE_SHARED")
 	if dir == "" {
+		// ../shared beside the checkout; one level further up from a
+		// worktree kept in a sub-directory.
 		dir = filepath.Join("..", "..", "shared")
+		if _, err := os.Stat(dir); err != nil {
+			dir = filepath.Join("..", "..", "..", "shared")
+		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "seeds", "examples")); err != nil {
 		t.Fatalf("shared data not found at %s (set POSTURE_SHARED): %v", dir, err)
@@ -115,7 +120,7 @@ func TestSchemaSeedExamples(t *testing.T) {
 			}
 		}
 		// Parse must agree with the schema on what posture's loader reads.
-		ps, err := loadPolicies(name, data)
+		ps, err := policy.LoadBytes(name, data)
 		if err != nil {
 			if want {
 				t.Errorf("%s: loader: %v", name, err)
@@ -176,7 +181,7 @@ func TestSchemaRepositoryTestdata(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		ps, lerr := loadPolicies(path, data)
+		ps, lerr := policy.LoadBytes(path, data)
 		if lerr != nil || len(ps) == 0 {
 			return nil // not a policy file, or one posture rejects on purpose
 		}
@@ -249,7 +254,7 @@ func TestSchemaHandWritten(t *testing.T) {
 				t.Errorf("%s doc %d: schema: %s", f, i+1, res)
 			}
 		}
-		ps, err := loadPolicies(f, data)
+		ps, err := policy.LoadBytes(f, data)
 		if err != nil {
 			t.Errorf("%s: posture's loader: %v", f, err)
 			continue
@@ -277,7 +282,7 @@ func TestSchemaHandWritten(t *testing.T) {
 			t.Errorf("%s: Cilium accepts it, but the example says it must not", f)
 			continue
 		}
-		_, lerr := loadPolicies(f, data)
+		_, lerr := policy.LoadBytes(f, data)
 		t.Logf("%s: schema: %v; parse: %v; posture loader accepts: %v", filepath.Base(f), orOK(res), perr, lerr == nil)
 	}
 }
