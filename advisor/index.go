@@ -209,6 +209,9 @@ func (ix *index) build(ids map[string]*rawIdentity) {
 		if wl.name == "" {
 			wl.name = g.ids[0].wlName
 		}
+		if wl.name == "" && len(g.ids[0].pods) > 0 {
+			wl.name = podBase(g.ids[0].pods[0])
+		}
 		for _, r := range g.ids {
 			ls := make(flow.Labels, 0, len(r.labels))
 			for _, l := range r.labels {
@@ -308,4 +311,27 @@ func nameWorkloads(n *nsIndex) {
 		wl.name = name
 		n.byName[name] = wl
 	}
+}
+
+// podBase guesses the controller name from a pod name: the ReplicaSet hash
+// and pod suffix of a Deployment's pod, or a StatefulSet ordinal, removed.
+func podBase(pod string) string {
+	parts := strings.Split(pod, "-")
+	alnum := func(s string) bool {
+		for _, r := range s {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+		return s != ""
+	}
+	if n := len(parts); n > 1 && len(parts[n-1]) == 5 && alnum(parts[n-1]) {
+		parts = parts[:n-1]
+		if n := len(parts); n > 1 && len(parts[n-1]) >= 8 && len(parts[n-1]) <= 10 && alnum(parts[n-1]) {
+			parts = parts[:n-1]
+		}
+	} else if n > 1 && strings.Trim(parts[n-1], "0123456789") == "" {
+		parts = parts[:n-1]
+	}
+	return strings.Join(parts, "-")
 }

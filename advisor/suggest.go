@@ -198,11 +198,11 @@ func (b *builder) accumulate(e *flow.Edge, accs map[string]*nsAcc) bool {
 	}
 	if conflict {
 		b.note(ns, NoteConflict, "%s → %s on %s: %d flows forwarded and %d dropped by existing policy; proposed as allowed since it was forwarded — check the existing policy",
-			e.Source.String(), e.Destination.String(), pk, e.Flows-e.Verdicts[flow.VerdictDropped], e.Verdicts[flow.VerdictDropped])
+			srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts[flow.VerdictDropped]), e.Verdicts[flow.VerdictDropped])
 	}
 	if !legit {
 		b.note(ns, NoteDropped, "%s → %s on %s: %d flows only ever dropped by existing policy; not allowed",
-			e.Source.String(), e.Destination.String(), pk, e.Flows)
+			srcs[0], peersText(dsts), pk, e.Flows)
 		if srcAcc != nil {
 			w := srcAcc.wl(srcs[0].cls.wl)
 			for _, d := range dsts {
@@ -256,11 +256,23 @@ func (b *builder) accumulate(e *flow.Edge, accs map[string]*nsAcc) bool {
 				e.Source.String(), e.Destination.String(), pk)
 		case s.kind == peerEntity && s.entity == "host":
 			w.host.add(s, pk, e, pods, b.maxPods)
+		case s.kind == peerEntity && s.entity != "world" && s.entity != "remote-node" && s.entity != "kube-apiserver":
+			b.note(dst.ns, NoteReserved, "%s ← reserved:%s on %s (%d flows): the source has only a reserved identity, no labels to select; allowed with fromEntities %s",
+				peer{kind: peerPod, cls: dst}, s.entity, pk, e.Flows, s.entity)
+			w.ingress.add(s, pk, e, pods, b.maxPods)
 		default:
 			w.ingress.add(s, pk, e, pods, b.maxPods)
 		}
 	}
 	return true
+}
+
+func peersText(ps []peer) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ", ")
 }
 
 func podNamespaceOf(p peer) string {
