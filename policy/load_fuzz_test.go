@@ -22,6 +22,9 @@ func FuzzLoadBytes(f *testing.F) {
 			checkLocated(t, err)
 			if res != nil {
 				checkLocated(t, res.Errors.err())
+				for _, p := range res.Policies {
+					checkLocated(t, Validate(p))
+				}
 			}
 		}
 		if err != nil {

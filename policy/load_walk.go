@@ -136,6 +136,9 @@ func clip(s string) string {
 	return s
 }
 
+// maxKeyLen bounds the JSON-encoded length of a mapping key.
+const maxKeyLen = 1000
+
 // pair is one key/value of a mapping after merge keys were expanded.
 type pair struct {
 	key    string
@@ -159,6 +162,12 @@ func (w *walker) pairs(n *yaml.Node, path string) []pair {
 		}
 		if k.ShortTag() == "!!merge" {
 			merges = append(merges, resolve(v))
+			continue
+		}
+		if enc, _ := json.Marshal(k.Value); len(enc) > maxKeyLen {
+			// YAML caps implicit keys at 1024 characters; longer keys
+			// would load here but not survive Marshal.
+			w.errorAt(k, path, CodeInvalidValue, "", "mapping key is longer than %d characters", maxKeyLen)
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
