@@ -125,9 +125,9 @@ func Scan(ctx context.Context, path string, in io.Reader, fn func(Item) error) (
 func ScanWith(ctx context.Context, path string, in io.Reader, opts Options, fn func(Item) error) (Stats, error) {
 	s := newScanner(opts)
 	err := s.run(ctx, path, in, func(it *Item) error {
-		f := *it.Flow
-		it.Flow = &f
-		return fn(*it)
+		c := *it
+		c.Flow = hubble.CloneFlow(it.Flow)
+		return fn(c)
 	}, func(it *Item) error { return fn(*it) })
 	return s.stats, err
 }
@@ -163,6 +163,7 @@ type scanner struct {
 	tracker *hubble.Tracker
 	names   *hubble.Names
 	stats   Stats
+	item    Item // reused: handing a pointer to a local would allocate per line
 }
 
 func newScanner(opts Options) *scanner {
@@ -254,7 +255,8 @@ func (s *scanner) line(name string, n int, line []byte, onFlow, onEdge func(*Ite
 		}
 		return s.bad(le)
 	}
-	it := Item{Line: n, Source: name}
+	it := &s.item
+	*it = Item{Line: n, Source: name}
 	switch r.Kind {
 	case hubble.KindPosture:
 		rec, err := flow.DecodeRecord(line)
@@ -266,15 +268,15 @@ func (s *scanner) line(name string, n int, line []byte, onFlow, onEdge func(*Ite
 			s.stats.Edges++
 			s.stats.Connections += rec.Edge.Flows
 			it.Edge = rec.Edge
-			return onEdge(&it)
+			return onEdge(it)
 		}
-		return s.flow(&it, rec.Flow, flow.CountsOf(rec.Flow), onFlow)
+		return s.flow(it, rec.Flow, flow.CountsOf(rec.Flow), onFlow)
 	case hubble.KindFlow:
 		s.stats.HubbleLines++
 		f := &r.Flow
 		s.names.Learn(f)
 		s.names.Annotate(f)
-		return s.flow(&it, f, s.tracker.Observe(r), onFlow)
+		return s.flow(it, f, s.tracker.Observe(r), onFlow)
 	case hubble.KindLostEvents:
 		s.stats.HubbleLines++
 		s.stats.NonFlow++

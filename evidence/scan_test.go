@@ -15,7 +15,7 @@ import (
 	"github.com/posture-dev/posture/internal/testenv"
 )
 
-func captures(t *testing.T) []byte {
+func captures(t testing.TB) []byte {
 	t.Helper()
 	var all []byte
 	for _, f := range testenv.HubbleCaptures(t) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -63,7 +64,9 @@ const (
 var flagNames = [...]string{"SYN", "ACK", "FIN", "RST", "PSH", "URG", "ECE", "CWR", "NS"}
 
 // Response is one decoded line. Flow is valid when Kind is KindFlow; its
-// label slices are shared between responses and must not be modified.
+// label slices are shared between responses and must not be modified, and
+// its DNS and HTTP records belong to the Decoder and are overwritten by the
+// next Decode (use CloneFlow to keep a flow).
 type Response struct {
 	Kind Kind
 	Flow flow.Flow
@@ -116,7 +119,12 @@ type Decoder struct {
 	lx     lexer
 	labels map[string]flow.Labels
 	strs   map[string]string
-	flags  [1 << len(flagNames)]string
+	owners map[string]string // pod name -> derived workload
+	// L7 records of the last flow, reused so steady decoding does not
+	// allocate; Response.Flow points at them.
+	dns   flow.DNS
+	http  flow.HTTP
+	flags [1 << len(flagNames)]string
 }
 
 const (
@@ -126,7 +134,23 @@ const (
 
 // NewDecoder returns a decoder with empty caches.
 func NewDecoder() *Decoder {
-	return &Decoder{labels: map[string]flow.Labels{}, strs: map[string]string{}}
+	return &Decoder{labels: map[string]flow.Labels{}, strs: map[string]string{}, owners: map[string]string{}}
+}
+
+// CloneFlow returns a copy of f that shares nothing a Decoder reuses.
+func CloneFlow(f *flow.Flow) *flow.Flow {
+	c := *f
+	if f.DNS != nil {
+		d := *f.DNS
+		d.IPs = slices.Clone(d.IPs)
+		d.QTypes = slices.Clone(d.QTypes)
+		c.DNS = &d
+	}
+	if f.HTTP != nil {
+		h := *f.HTTP
+		c.HTTP = &h
+	}
+	return &c
 }
 
 // DecodeLine decodes one line with a fresh decoder; for streams use a
@@ -183,6 +207,10 @@ func (d *Decoder) Decode(line []byte, r *Response) error {
 		case "node_name", "nodeName":
 			r.NodeName = d.intern(l.str())
 		case "time":
+			if r.Kind == KindFlow && !r.Flow.Time.IsZero() {
+				l.skip() // the wrapper repeats the flow's time
+				break
+			}
 			r.Time = d.time()
 		case "apiVersion", "kind":
 			r.Kind = KindPosture
@@ -221,8 +249,8 @@ func (d *Decoder) Decode(line []byte, r *Response) error {
 		if r.Time.IsZero() {
 			r.Time = f.Time
 		}
-		finishEndpoint(&f.Source)
-		finishEndpoint(&f.Destination)
+		d.finishEndpoint(&f.Source)
+		d.finishEndpoint(&f.Destination)
 		if f.Event == flow.EventUnknown {
 			switch {
 			case f.DNS != nil || f.HTTP != nil:
@@ -237,12 +265,20 @@ func (d *Decoder) Decode(line []byte, r *Response) error {
 
 // finishEndpoint fills what Hubble leaves implicit: the labels of a
 // reserved identity and the workload of a pod.
-func finishEndpoint(e *flow.Endpoint) {
+func (d *Decoder) finishEndpoint(e *flow.Endpoint) {
 	if len(e.Labels) == 0 && e.Identity.IsReserved() {
 		e.Labels = reservedLabels[e.Identity]
 	}
 	if e.Workload == "" && e.Pod != "" {
-		e.Workload = WorkloadFromPod(e.Pod)
+		w, ok := d.owners[e.Pod]
+		if !ok {
+			if len(d.owners) >= maxInterned {
+				clear(d.owners)
+			}
+			w = WorkloadFromPod(e.Pod)
+			d.owners[e.Pod] = w
+		}
+		e.Workload = w
 	}
 }
 
@@ -657,14 +693,16 @@ func (d *Decoder) l7(f *flow.Flow) {
 			response = string(name) == "RESPONSE" || num == 2
 		case "dns":
 			if f.DNS == nil {
-				f.DNS = &flow.DNS{}
+				d.dns = flow.DNS{IPs: d.dns.IPs[:0], QTypes: d.dns.QTypes[:0]}
+				f.DNS = &d.dns
 			}
-			d.dns(f.DNS)
+			d.dnsFields(f.DNS)
 		case "http":
 			if f.HTTP == nil {
-				f.HTTP = &flow.HTTP{}
+				d.http = flow.HTTP{}
+				f.HTTP = &d.http
 			}
-			d.http(f.HTTP)
+			d.httpFields(f.HTTP)
 		default:
 			l.skip()
 		}
@@ -677,7 +715,7 @@ func (d *Decoder) l7(f *flow.Flow) {
 	}
 }
 
-func (d *Decoder) dns(x *flow.DNS) {
+func (d *Decoder) dnsFields(x *flow.DNS) {
 	l := &d.lx
 	if !l.object() {
 		return
@@ -700,7 +738,7 @@ func (d *Decoder) dns(x *flow.DNS) {
 	}
 }
 
-func (d *Decoder) http(x *flow.HTTP) {
+func (d *Decoder) httpFields(x *flow.HTTP) {
 	l := &d.lx
 	if !l.object() {
 		return

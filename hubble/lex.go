@@ -2,6 +2,7 @@ package hubble
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -224,7 +225,13 @@ func (l *lexer) str() []byte {
 		return nil
 	}
 	start := l.i + 1
-	for j := start; j < len(l.b); j++ {
+	j := start
+	// Eight bytes at a time while none is a quote, backslash or control
+	// character.
+	for j+8 <= len(l.b) && !special(binary.LittleEndian.Uint64(l.b[j:])) {
+		j += 8
+	}
+	for ; j < len(l.b); j++ {
 		c := l.b[j]
 		if c == '"' {
 			l.i = j + 1
@@ -242,6 +249,18 @@ func (l *lexer) str() []byte {
 	l.i = len(l.b)
 	l.fail("unterminated string")
 	return nil
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special reports whether any byte of x is '"', '\\' or below 0x20.
+func special(x uint64) bool {
+	q := x ^ (lsb * '"')
+	bs := x ^ (lsb * '\\')
+	return ((q-lsb)&^q|(bs-lsb)&^bs|(x-lsb*0x20)&^x)&msb != 0
 }
 
 func (l *lexer) strEscaped(start int) []byte {
@@ -354,23 +373,15 @@ func (l *lexer) skipString() {
 	}
 }
 
-// skip skips any value, checking its structure.
+// skip skips any value. Scalars are checked fully; objects and arrays
+// only for balanced brackets and terminated strings, which is what lets a
+// line's unread parts (headers, ethernet, Summary) go by at memchr speed.
 func (l *lexer) skip() {
 	switch c := l.peek(); c {
 	case '"':
 		l.skipString()
-	case '{':
-		if l.object() {
-			for _, ok := l.key(); ok; _, ok = l.key() {
-				l.skip()
-			}
-		}
-	case '[':
-		if l.array() {
-			for first := true; l.more(first); first = false {
-				l.skip()
-			}
-		}
+	case '{', '[':
+		l.skipContainer()
 	case 't':
 		l.literal("true")
 	case 'f':
@@ -384,6 +395,47 @@ func (l *lexer) skip() {
 		}
 		l.fail("want value, got %s", kindOf(c))
 	}
+}
+
+func (l *lexer) skipContainer() {
+	var objects uint64 // bit d set: level d is an object
+	depth := 0
+	b := l.b
+	for j := l.i; j < len(b); j++ {
+		switch b[j] {
+		case '{', '[':
+			if l.depth+depth >= maxDepth {
+				l.i = j
+				l.fail("nested too deeply")
+				return
+			}
+			objects &^= 1 << depth
+			if b[j] == '{' {
+				objects |= 1 << depth
+			}
+			depth++
+		case '}', ']':
+			depth--
+			if (objects&(1<<depth) != 0) != (b[j] == '}') {
+				l.i = j
+				l.fail("mismatched %q", b[j])
+				return
+			}
+			if depth == 0 {
+				l.i = j + 1
+				return
+			}
+		case '"':
+			l.i = j
+			l.skipString()
+			if l.err != nil {
+				return
+			}
+			j = l.i - 1
+		}
+	}
+	l.i = len(b)
+	l.fail("unterminated object or array")
 }
 
 // number consumes a JSON number and returns its text.

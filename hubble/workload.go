@@ -14,27 +14,28 @@ import "strings"
 // A pod created by hand whose name happens to end like a suffix is
 // stripped too; the label set, not this name, decides the edge.
 func WorkloadFromPod(pod string) string {
-	parts := strings.Split(pod, "-")
-	n := len(parts)
-	if n < 2 {
+	i := strings.LastIndexByte(pod, '-')
+	if i <= 0 {
 		return pod
 	}
-	last := parts[n-1]
+	last := pod[i+1:]
 	switch {
 	case isDigits(last) && len(last) < 8:
-		return strings.Join(parts[:n-1], "-") // StatefulSet ordinal
+		return pod[:i] // StatefulSet ordinal
 	case len(last) == 5 && isSuffixAlphabet(last):
-		n--
-		if n >= 2 {
-			prev := parts[n-1]
-			switch {
-			case isDigits(prev) && len(prev) >= 8:
-				n-- // CronJob: minutes since the epoch
-			case len(prev) >= 6 && len(prev) <= 10 && isSuffixAlphabet(prev):
-				n-- // Deployment: pod-template-hash
-			}
+		rest := pod[:i]
+		j := strings.LastIndexByte(rest, '-')
+		if j <= 0 {
+			return rest
 		}
-		return strings.Join(parts[:n], "-")
+		prev := rest[j+1:]
+		switch {
+		case isDigits(prev) && len(prev) >= 8:
+			return rest[:j] // CronJob: minutes since the epoch
+		case len(prev) >= 6 && len(prev) <= 10 && isSuffixAlphabet(prev):
+			return rest[:j] // Deployment: pod-template-hash
+		}
+		return rest
 	}
 	return pod
 }
@@ -51,11 +52,18 @@ func isDigits(s string) bool {
 	return true
 }
 
-// isSuffixAlphabet reports whether s uses only the characters Kubernetes
-// draws generated names and hashes from (no vowels, no 0, 1 or 3).
+// suffixAlphabet is the alphabet Kubernetes draws generated name suffixes
+// and hashes from (no vowels, no 0, 1 or 3).
+var suffixAlphabet = func() (t [256]bool) {
+	for _, c := range []byte("bcdfghjklmnpqrstvwxz2456789") {
+		t[c] = true
+	}
+	return t
+}()
+
 func isSuffixAlphabet(s string) bool {
 	for _, c := range []byte(s) {
-		if !strings.ContainsRune("bcdfghjklmnpqrstvwxz2456789", rune(c)) {
+		if !suffixAlphabet[c] {
 			return false
 		}
 	}
