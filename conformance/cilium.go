@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/cilium/cilium/pkg/crypto/certificatemanager"
+	envoypolicy "github.com/cilium/cilium/pkg/envoy/policy"
 	"github.com/cilium/cilium/pkg/identity"
 	"github.com/cilium/cilium/pkg/identity/identitymanager"
 	ciliumv2 "github.com/cilium/cilium/pkg/k8s/apis/cilium.io/v2"
@@ -66,7 +68,10 @@ func NewCiliumEngine(u *Universe, ps []*policy.Policy) (*CiliumEngine, error) {
 		idmap[id.ID] = id.LabelArray
 	}
 	idmgr := identitymanager.NewIDManager(discardLogger)
-	repo := cpolicy.NewPolicyRepository(discardLogger, idmap, nil, nil, idmgr, testpolicy.NewPolicyMetricsNoop())
+	// The real Envoy translator with an inline secret manager, as Cilium's
+	// distillery tests use, so that L7 rules attach.
+	l7 := envoypolicy.NewEnvoyL7RulesTranslator(discardLogger, certificatemanager.NewMockSecretManagerInline())
+	repo := cpolicy.NewPolicyRepository(discardLogger, idmap, nil, l7, idmgr, testpolicy.NewPolicyMetricsNoop())
 	repo.GetSelectorCache().SetLocalIdentityNotifier(testidentity.NewDummyIdentityNotifier())
 	idmgr.Subscribe(testpolicy.SelectorCacheObserver{Cache: repo.GetSubjectSelectorCache()})
 

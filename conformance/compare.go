@@ -69,3 +69,15 @@ func (d Disagreement) Reproducer() string {
 	b.WriteString(casePolicyYAML(d.Policies))
 	return b.String()
 }
+
+// enforcedDirections counts the directions of f that are compared.
+func enforcedDirections(f *flow.Flow) int {
+	n := 0
+	if Enforcing(&f.Source) {
+		n++
+	}
+	if Enforcing(&f.Destination) {
+		n++
+	}
+	return n
+}

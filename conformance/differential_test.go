@@ -89,12 +89,7 @@ func TestDifferential(t *testing.T) {
 		for i := range c.Flows {
 			f := &c.Flows[i]
 			flows++
-			if Enforcing(&f.Source) {
-				compared++
-			}
-			if Enforcing(&f.Destination) {
-				compared++
-			}
+			compared += enforcedDirections(f)
 			ds, err := compareWith(ce, pe, c.Policies, f)
 			if err != nil {
 				t.Fatalf("%s flow %d: %v", c, i, err)

@@ -143,3 +143,107 @@ func fromCiliumLabels(la labels.LabelArray) flow.Labels {
 	out.Sort()
 	return out
 }
+
+// Canon maps endpoints seen in evidence to identities of a universe that
+// both engines share: one identity per distinct pod label set, Cilium's
+// reserved identities, and a CIDR identity per external address.
+type Canon struct {
+	U      *Universe
+	byKey  map[string]flow.Identity
+	nextID flow.Identity
+	nextIP flow.Identity
+}
+
+// NewCanon starts an empty universe for evidence.
+func NewCanon() *Canon {
+	configureCilium()
+	return &Canon{
+		U:      &Universe{ciliumIDs: map[flow.Identity]*identity.Identity{}},
+		byKey:  map[string]flow.Identity{},
+		nextID: 1000,
+		nextIP: flow.IdentityMinLocal + 1,
+	}
+}
+
+// Endpoint returns the canonical form of ep (its labels exactly as the
+// Cilium identity has them), or false for endpoints no engine can place
+// (an unknown identity with neither labels nor address).
+func (c *Canon) Endpoint(ep flow.Endpoint) (flow.Endpoint, bool) {
+	world := ep.Identity.IsWorld() || ep.Identity >= flow.IdentityMinLocal ||
+		(ep.Identity == flow.IdentityUnknown && len(ep.Labels) == 0)
+	switch {
+	case world && ep.IP != "":
+		addr, err := netip.ParseAddr(ep.IP)
+		if err != nil {
+			return flow.Endpoint{}, false
+		}
+		key := "ip/" + addr.String()
+		if id, ok := c.byKey[key]; ok {
+			p, _ := c.U.PeerByIdentity(id)
+			return p.Endpoint, true
+		}
+		id := c.nextIP
+		c.nextIP++
+		la := labels.GetCIDRLabelArray(netip.PrefixFrom(addr, addr.BitLen())).Sort()
+		c.U.ciliumIDs[id] = identity.NewIdentityFromLabelArray(identity.NumericIdentity(id), la)
+		out := flow.Endpoint{Identity: id, IP: addr.String(), Labels: fromCiliumLabels(la)}
+		c.U.Peers = append(c.U.Peers, Peer{Endpoint: out})
+		c.byKey[key] = id
+		return out, true
+	case ep.Identity.IsReserved():
+		if p, ok := c.U.PeerByIdentity(ep.Identity); ok {
+			return p.Endpoint, true
+		}
+		cid := identity.LookupReservedIdentity(identity.NumericIdentity(ep.Identity))
+		if cid == nil {
+			return flow.Endpoint{}, false
+		}
+		c.U.ciliumIDs[ep.Identity] = cid
+		out := flow.Endpoint{Identity: ep.Identity, Labels: fromCiliumLabels(cid.LabelArray)}
+		c.U.Peers = append(c.U.Peers, Peer{Endpoint: out})
+		return out, true
+	}
+	ls := append(flow.Labels{}, ep.Labels...)
+	ns := ep.Namespace
+	if v, ok := ls.Get(flow.LabelNamespace); ok {
+		ns = v
+	} else if ns != "" {
+		ls = append(ls, flow.Label{Source: flow.SourceK8s, Key: flow.LabelNamespace, Value: ns})
+	}
+	if ns == "" {
+		return flow.Endpoint{}, false
+	}
+	ls.Sort()
+	key := "pod/" + ls.Key()
+	if id, ok := c.byKey[key]; ok {
+		p, _ := c.U.PeerByIdentity(id)
+		out := p.Endpoint
+		out.Pod, out.IP = ep.Pod, ep.IP
+		return out, true
+	}
+	id := c.nextID
+	c.nextID++
+	out := flow.Endpoint{Identity: id, Namespace: ns, Pod: ep.Pod, Workload: ep.Workload, Labels: ls, IP: ep.IP}
+	c.U.add(Peer{Pod: true, Endpoint: out})
+	c.byKey[key] = id
+	return out, true
+}
+
+// Flow canonicalizes both ends and keeps only what LookupFlow can answer:
+// the L3/L4 part of a new connection (replies pass by connection
+// tracking; L7 and DNS names are outside LookupFlow).
+func (c *Canon) Flow(f flow.Flow) (flow.Flow, bool) {
+	if f.IsReply || f.Port() == 0 {
+		return flow.Flow{}, false
+	}
+	if _, err := ciliumProto(f.Protocol); err != nil {
+		return flow.Flow{}, false
+	}
+	src, ok1 := c.Endpoint(f.Source)
+	dst, ok2 := c.Endpoint(f.Destination)
+	if !ok1 || !ok2 {
+		return flow.Flow{}, false
+	}
+	src.Names, dst.Names = nil, nil
+	return flow.Flow{Source: src, Destination: dst, Protocol: f.Protocol, DstPort: f.DstPort, ICMPType: f.ICMPType, SrcPort: f.SrcPort}, true
+}
