@@ -16,7 +16,7 @@ type Engine struct {
 
 	sels       []labelSel
 	selIDs     map[string]int32
-	anchored   map[string][]int32 // "key=value" -> selectors requiring it
+	anchored   map[string]map[string][]int32 // key -> value -> selectors requiring it
 	unanchored []int32
 	cidrs      []cidrSel
 	fqdns      []dnsMatcher
@@ -28,13 +28,23 @@ type Engine struct {
 	// nodeRules counts rules with a nodeSelector (host policies).
 	nodeRules int
 
-	mu     sync.RWMutex
-	byID   map[flow.Identity]*identity
-	byKey  map[string]*identity
-	ips    map[string]*ipInfo
-	names  map[string][]uint64
-	nWords int
+	mu      sync.RWMutex
+	nextIdx uint32
+	byID    map[flow.Identity]*identity
+	byKey   map[string]*identity
+	ips     map[string]*ipInfo
+	names   map[string][]uint64
+	nWords  int
+
+	// verdicts memoizes results per (source identity, destination
+	// identity, protocol, port) for flows whose verdict depends on nothing
+	// else: Cilium's per-endpoint policy map, materialized lazily.
+	vmu      sync.RWMutex
+	verdicts map[uint64]Result
 }
+
+// maxVerdicts bounds the verdict cache; it is cleared when full.
+const maxVerdicts = 1 << 18
 
 // entry is one rule of one section of one policy, compiled.
 type entry struct {
@@ -73,12 +83,13 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 	e := &Engine{
 		opts:     opts,
 		selIDs:   map[string]int32{},
-		anchored: map[string][]int32{},
+		anchored: map[string]map[string][]int32{},
 		fqdnIDs:  map[string]int32{},
 		byID:     map[flow.Identity]*identity{},
 		byKey:    map[string]*identity{},
 		ips:      map[string]*ipInfo{},
 		names:    map[string][]uint64{},
+		verdicts: map[uint64]Result{},
 	}
 	var errs []error
 	for _, p := range ps {
@@ -120,8 +131,11 @@ func (e *Engine) internSel(s labelSel) int32 {
 	id := int32(len(e.sels))
 	e.sels = append(e.sels, s)
 	e.selIDs[k] = id
-	if a, ok := s.anchor(); ok {
-		e.anchored[a] = append(e.anchored[a], id)
+	if k, v, ok := s.anchor(); ok {
+		if e.anchored[k] == nil {
+			e.anchored[k] = map[string][]int32{}
+		}
+		e.anchored[k][v] = append(e.anchored[k][v], id)
 	} else {
 		e.unanchored = append(e.unanchored, id)
 	}

@@ -146,6 +146,57 @@ func (e *Engine) Evaluate(f *flow.Flow) Result {
 	}
 	src := e.identityOf(&f.Source)
 	dst := e.identityOf(&f.Destination)
+	key, cacheable := verdictKey(src, dst, f)
+	if cacheable {
+		e.vmu.RLock()
+		r, ok := e.verdicts[key]
+		e.vmu.RUnlock()
+		if ok {
+			return r
+		}
+	}
+	r := e.evaluate(src, dst, f)
+	if cacheable {
+		e.vmu.Lock()
+		if len(e.verdicts) >= maxVerdicts {
+			clear(e.verdicts)
+		}
+		e.verdicts[key] = r
+		e.vmu.Unlock()
+	}
+	return r
+}
+
+// verdictKey packs what a verdict depends on when neither end is outside
+// the cluster (CIDR and FQDN matches depend on the address and names) and
+// the flow carries no L7 data.
+func verdictKey(src, dst *identity, f *flow.Flow) (uint64, bool) {
+	const idBits = 22
+	if src.world || dst.world || f.HTTP != nil || f.DNS != nil ||
+		src.idx == 0 || dst.idx == 0 || src.idx >= 1<<idBits || dst.idx >= 1<<idBits {
+		return 0, false
+	}
+	var p uint64
+	switch f.Protocol {
+	case flow.ProtoTCP:
+		p = 1
+	case flow.ProtoUDP:
+		p = 2
+	case flow.ProtoSCTP:
+		p = 3
+	case flow.ProtoICMP:
+		p = 4
+	case flow.ProtoICMPv6:
+		p = 5
+	case "", flow.ProtoAny:
+		p = 6
+	default:
+		return 0, false
+	}
+	return uint64(src.idx)<<(64-idBits) | uint64(dst.idx)<<(64-2*idBits) | p<<16 | uint64(f.Port()), true
+}
+
+func (e *Engine) evaluate(src, dst *identity, f *flow.Flow) Result {
 	var r Result
 	switch {
 	case src.host:

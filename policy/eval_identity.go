@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/posture-dev/posture/flow"
 )
@@ -15,6 +16,7 @@ import (
 // selectors that match its labels and, once it has been a subject, its
 // own per-direction policy.
 type identity struct {
+	idx       uint32      // dense index, for the verdict cache
 	raw       flow.Labels // labels as given, to verify numeric-id cache hits
 	namespace string
 	labels    flow.Labels // effective labels (reserved labels synthesized)
@@ -74,7 +76,7 @@ func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 		e.mu.RLock()
 		id := e.byID[ep.Identity]
 		e.mu.RUnlock()
-		if id != nil && id.namespace == ep.Namespace && id.raw.Equal(ep.Labels) {
+		if id != nil && id.namespace == ep.Namespace && sameLabels(id.raw, ep.Labels) {
 			return id
 		}
 	}
@@ -88,6 +90,8 @@ func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 		if old := e.byKey[key]; old != nil {
 			id = old
 		} else {
+			e.nextIdx++
+			id.idx = e.nextIdx
 			e.byKey[key] = id
 		}
 		e.mu.Unlock()
@@ -100,6 +104,18 @@ func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 		e.mu.Unlock()
 	}
 	return id
+}
+
+// sameLabels compares label lists, shortcutting lists that share memory
+// (flows built from one identity's labels usually do).
+func sameLabels(a, b flow.Labels) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || unsafe.SliceData(a) == unsafe.SliceData(b) {
+		return true
+	}
+	return a.Equal(b)
 }
 
 func endpointKey(ep *flow.Endpoint) string {
@@ -116,7 +132,9 @@ func endpointKey(ep *flow.Endpoint) string {
 
 // resolve derives an identity's effective labels and matching selectors.
 func (e *Engine) resolve(ep *flow.Endpoint) *identity {
-	id := &identity{raw: slices.Clone(ep.Labels), namespace: ep.Namespace}
+	// raw keeps the caller's slice: flows that share it are recognised by
+	// address. Labels are never modified in place.
+	id := &identity{raw: ep.Labels, namespace: ep.Namespace}
 	ls := slices.Clone(ep.Labels)
 	// Reserved and CIDR identities get the labels Cilium gives them when
 	// the record only has the number.
@@ -160,18 +178,13 @@ func (e *Engine) resolve(ep *flow.Endpoint) *identity {
 	}
 
 	id.bits = make([]uint64, e.nWords)
-	seen := map[int32]bool{}
 	try := func(s int32) {
-		if seen[s] {
-			return
-		}
-		seen[s] = true
-		if e.sels[s].matches(ls) {
+		if !hasBit(id.bits, s) && e.sels[s].matches(ls) {
 			setBit(id.bits, s)
 		}
 	}
 	for _, l := range ls {
-		for _, s := range e.anchored[l.Key+"="+l.Value] {
+		for _, s := range e.anchored[l.Key][l.Value] {
 			try(s)
 		}
 	}

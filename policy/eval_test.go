@@ -2,7 +2,9 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/posture-dev/posture/flow"
@@ -395,5 +397,36 @@ func TestCompileErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), "ns/bad") || !strings.Contains(err.Error(), "spec") {
 			t.Errorf("%s: error %q does not name the policy and field", name, err)
 		}
+	}
+}
+
+// Evaluate is safe for concurrent use while identities are first seen.
+func TestEvaluateConcurrent(t *testing.T) {
+	w := newBenchWorld(5, 10, 2, 10, 3000)
+	e, err := Compile(w.policies, CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]Decision, len(w.flows))
+	for i := range w.flows {
+		want[i] = naiveEvaluate(e, &w.flows[i]).Verdict
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range w.flows {
+				i := (k*7 + g*389) % len(w.flows)
+				if got := e.Evaluate(&w.flows[i]).Verdict; got != want[i] {
+					errs <- fmt.Sprintf("flow %d: %v, want %v", i, got, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
 	}
 }

@@ -232,19 +232,17 @@ func (s *labelSel) matches(ls flow.Labels) bool {
 // anchor picks a requirement every matching identity must carry as an
 // exact key=value label, to index the selector by; pod labels other than
 // the namespace are more selective, so they are preferred.
-func (s *labelSel) anchor() (string, bool) {
-	best := ""
+func (s *labelSel) anchor() (key, value string, ok bool) {
 	for _, r := range s.reqs {
 		if r.op != opIn || len(r.values) != 1 {
 			continue
 		}
-		k := r.key + "=" + r.values[0]
+		key, value, ok = r.key, r.values[0], true
 		if r.key != keyNamespace {
-			return k, true
+			return
 		}
-		best = k
 	}
-	return best, best != ""
+	return
 }
 
 // String renders the selector for explanations.
