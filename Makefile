@@ -51,3 +51,7 @@ fuzz: ## run each fuzz target briefly
 
 clean: ## remove build output
 	rm -rf bin out
+
+.PHONY: bench-ingest
+bench-ingest: ## command-line ingestion benchmark: throughput vs jq on the captures x1460, peak memory on a 5 GB stream
+	./hubble/internal/gen/ingest-bench.sh

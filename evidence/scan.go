@@ -117,6 +117,11 @@ func (s *Stats) addNode(n string) {
 // fn for each flow and edge in input order. Malformed lines are skipped
 // and counted. fn's error stops the scan and is returned. Each Item's
 // Flow and Edge are fresh values fn may keep.
+//
+// A Hubble export reports each connection many times (every trace point,
+// both ends, every packet, and its replies). A caller that counts or
+// weighs flows should weigh each by Item.Counts.Flows, which is zero for
+// repeats and replies, or use LoadEdges, which does.
 func Scan(ctx context.Context, path string, in io.Reader, fn func(Item) error) (Stats, error) {
 	return ScanWith(ctx, path, in, Options{}, fn)
 }
@@ -140,6 +145,9 @@ func LoadEdges(ctx context.Context, path string, in io.Reader) ([]flow.Edge, Sta
 // LoadEdgesWith is LoadEdges with options.
 func LoadEdgesWith(ctx context.Context, path string, in io.Reader, opts Options) ([]flow.Edge, Stats, error) {
 	agg := flow.NewAggregator()
+	// Hubble flows share the decoder's label and name slices, and posture
+	// Flow records get fresh ones: neither is modified after Observe.
+	agg.SharedSlices = true
 	s := newScanner(opts)
 	err := s.run(ctx, path, in, func(it *Item) error {
 		agg.Observe(it.Flow, it.Counts)

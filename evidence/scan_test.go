@@ -185,3 +185,26 @@ func TestBadInput(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+// The aggregator's shared-slice fast path finds the same edges as the
+// full key: Scan hands out copies, aggregated here without it.
+func TestFastPathSameEdges(t *testing.T) {
+	all := captures(t)
+	want := flow.NewAggregator()
+	_, err := Scan(context.Background(), "-", bytes.NewReader(all), func(it Item) error {
+		if it.Flow != nil {
+			want.Observe(it.Flow, it.Counts)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := LoadEdges(context.Background(), "-", bytes.NewReader(all))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want.Edges()) {
+		t.Error("fast path changes edges")
+	}
+}

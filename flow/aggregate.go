@@ -43,8 +43,46 @@ func CountsOf(f *Flow) Counts {
 type Aggregator struct {
 	edges   map[string]*Edge
 	key     []byte // scratch for the edge key, so lookups do not allocate
+	fast    map[fastKey]*Edge
 	Replies uint64 // reply flows folded into their connection
+	// SharedSlices promises that the Labels and Names slices of flows
+	// passed in are never modified afterwards (hubble.Decoder shares them
+	// between flows); it enables a lookup that skips building the key.
+	SharedSlices bool
 }
+
+// fastKey finds the edge of a flow whose label and name slices are shared
+// between flows (as decoders share them) without building and hashing the
+// full key. It holds at least everything EdgeKey depends on, by slice
+// identity, so two flows with one fastKey always have one EdgeKey; the map
+// keeps the slices reachable, so their addresses cannot be reused.
+type fastKey struct {
+	src, dst fastEndpoint
+	proto    Protocol
+	port     uint16
+}
+
+type fastEndpoint struct {
+	id     Identity
+	ns     string
+	labels *Label
+	nl     int
+	names  *string
+	nn     int
+}
+
+func fastEndpointOf(e *Endpoint) fastEndpoint {
+	fe := fastEndpoint{id: e.Identity, ns: e.Namespace, nl: len(e.Labels), nn: len(e.Names)}
+	if len(e.Labels) > 0 {
+		fe.labels = &e.Labels[0]
+	}
+	if len(e.Names) > 0 {
+		fe.names = &e.Names[0]
+	}
+	return fe
+}
+
+const maxFastKeys = 1 << 16
 
 // NewAggregator returns an empty aggregator.
 func NewAggregator() *Aggregator { return &Aggregator{edges: map[string]*Edge{}} }
@@ -100,17 +138,30 @@ func (a *Aggregator) Observe(f *Flow, c Counts) {
 }
 
 func (a *Aggregator) edge(f *Flow) *Edge {
+	var fk fastKey
+	if a.SharedSlices {
+		fk = fastKey{src: fastEndpointOf(&f.Source), dst: fastEndpointOf(&f.Destination), proto: f.Protocol, port: f.Port()}
+		if e := a.fast[fk]; e != nil {
+			return e
+		}
+	}
 	a.key = AppendEdgeKey(a.key[:0], f)
-	if e := a.edges[string(a.key)]; e != nil {
-		return e
+	e := a.edges[string(a.key)]
+	if e == nil {
+		e = &Edge{
+			Source:      stripInstance(f.Source),
+			Destination: stripInstance(f.Destination),
+			Protocol:    f.Protocol,
+			Port:        f.Port(),
+		}
+		a.edges[string(a.key)] = e
 	}
-	e := &Edge{
-		Source:      stripInstance(f.Source),
-		Destination: stripInstance(f.Destination),
-		Protocol:    f.Protocol,
-		Port:        f.Port(),
+	if a.SharedSlices {
+		if a.fast == nil || len(a.fast) >= maxFastKeys {
+			a.fast = map[fastKey]*Edge{}
+		}
+		a.fast[fk] = e
 	}
-	a.edges[string(a.key)] = e
 	return e
 }
 

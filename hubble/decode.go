@@ -117,7 +117,8 @@ func (e *FieldError) Error() string {
 // bounded. A Decoder is not safe for concurrent use.
 type Decoder struct {
 	lx     lexer
-	labels map[string]flow.Labels
+	sub    lexer // for label arrays parsed after their endpoint
+	labels map[flow.Identity]labelEntry
 	strs   map[string]string
 	owners map[string]string // pod name -> derived workload
 	// L7 records of the last flow, reused so steady decoding does not
@@ -134,7 +135,7 @@ const (
 
 // NewDecoder returns a decoder with empty caches.
 func NewDecoder() *Decoder {
-	return &Decoder{labels: map[string]flow.Labels{}, strs: map[string]string{}, owners: map[string]string{}}
+	return &Decoder{labels: map[flow.Identity]labelEntry{}, strs: map[string]string{}, owners: map[string]string{}}
 }
 
 // CloneFlow returns a copy of f that shares nothing a Decoder reuses.
@@ -343,9 +344,9 @@ func (d *Decoder) flowField(f *flow.Flow, r *Response, k []byte) bool {
 	case "node_name", "nodeName":
 		f.Node = d.intern(l.str())
 	case "source_names", "sourceNames":
-		f.Source.Names = d.strings(f.Source.Names[:0])
+		f.Source.Names = d.strings(&d.lx, f.Source.Names[:0])
 	case "destination_names", "destinationNames":
-		f.Destination.Names = d.strings(f.Destination.Names[:0])
+		f.Destination.Names = d.strings(&d.lx, f.Destination.Names[:0])
 	case "l7":
 		d.l7(f)
 	case "reply":
@@ -556,6 +557,8 @@ func (d *Decoder) endpoint(e *flow.Endpoint) {
 	if !l.object() {
 		return
 	}
+	labels := -1
+	var raw []byte
 	for k, ok := l.key(); ok; k, ok = l.key() {
 		switch string(k) {
 		case "identity":
@@ -565,7 +568,10 @@ func (d *Decoder) endpoint(e *flow.Endpoint) {
 		case "pod_name", "podName":
 			e.Pod = d.intern(l.str())
 		case "labels":
-			e.Labels = d.labelSet()
+			l.ws()
+			labels = l.i
+			l.skip()
+			raw = l.b[labels:l.i]
 		case "workloads":
 			if w := d.workload(); w != "" {
 				e.Workload = w
@@ -574,28 +580,35 @@ func (d *Decoder) endpoint(e *flow.Endpoint) {
 			l.skip()
 		}
 	}
+	if labels >= 0 && l.err == nil {
+		e.Labels = d.labelSet(e.Identity, raw, labels)
+	}
 }
 
-// labelSet reads a label array, parsing each distinct array text once.
-func (d *Decoder) labelSet() flow.Labels {
-	l := &d.lx
-	l.ws()
-	start := l.i
-	l.skip()
-	if l.err != nil {
+type labelEntry struct {
+	raw    string
+	labels flow.Labels
+}
+
+// labelSet parses a label array (raw, at offset off in the line), once per
+// distinct text. The cache is keyed by identity and checked against the
+// text, so the usual hit costs a compare, not a hash of the whole array.
+func (d *Decoder) labelSet(id flow.Identity, raw []byte, off int) flow.Labels {
+	if e, ok := d.labels[id]; ok && e.raw == string(raw) {
+		return e.labels
+	}
+	sub := &d.sub
+	sub.reset(raw)
+	ss := d.strings(sub, nil)
+	if sub.err != nil {
+		fe := sub.err.(*FieldError)
+		if d.lx.err == nil {
+			d.lx.err = &FieldError{Field: d.lx.fieldPath() + ".labels", Offset: off + fe.Offset, Reason: fe.Reason}
+			d.lx.i = len(d.lx.b)
+		}
 		return nil
 	}
-	raw := l.b[start:l.i]
-	if ls, ok := d.labels[string(raw)]; ok {
-		return ls
-	}
-	end := l.i
-	l.i = start
-	ss := d.strings(nil)
-	if l.err != nil {
-		return nil
-	}
-	l.i = end
+	sub.end()
 	ls := make(flow.Labels, 0, len(ss))
 	for _, s := range ss {
 		ls = append(ls, flow.ParseLabel(s))
@@ -604,7 +617,7 @@ func (d *Decoder) labelSet() flow.Labels {
 	if len(d.labels) >= maxCachedLabelSets {
 		clear(d.labels)
 	}
-	d.labels[string(raw)] = ls
+	d.labels[id] = labelEntry{raw: string(raw), labels: ls}
 	return ls
 }
 
@@ -631,9 +644,8 @@ func (d *Decoder) workload() string {
 	return name
 }
 
-// strings reads an array of strings, appending to dst.
-func (d *Decoder) strings(dst []string) []string {
-	l := &d.lx
+// strings reads an array of strings from l, appending to dst.
+func (d *Decoder) strings(l *lexer, dst []string) []string {
 	if !l.array() {
 		return dst
 	}
@@ -725,13 +737,13 @@ func (d *Decoder) dnsFields(x *flow.DNS) {
 		case "query":
 			x.Query = d.intern(l.str())
 		case "ips":
-			x.IPs = d.strings(x.IPs[:0])
+			x.IPs = d.strings(&d.lx, x.IPs[:0])
 		case "ttl":
 			x.TTL = uint32(l.uint(math.MaxUint32))
 		case "rcode":
 			x.RCode = uint32(l.uint(math.MaxUint32))
 		case "qtypes":
-			x.QTypes = d.strings(x.QTypes[:0])
+			x.QTypes = d.strings(&d.lx, x.QTypes[:0])
 		default:
 			l.skip()
 		}
@@ -802,7 +814,7 @@ func (d *Decoder) nodeStatus(s *NodeStatus) {
 				s.State = fmt.Sprintf("NODE_STATE_%d", num)
 			}
 		case "node_names", "nodeNames":
-			s.Nodes = d.strings(nil)
+			s.Nodes = d.strings(&d.lx, nil)
 		case "message":
 			s.Message = string(l.str())
 		default:

@@ -23,7 +23,10 @@ type lexer struct {
 	i     int
 	err   error
 	depth int
-	path  [maxDepth][]byte
+	// path[d] is the byte range of the current key at depth d in b, or
+	// {-1, -1} before the first key (offsets, not slices: storing a
+	// pointer per key would cost a write barrier per key during GC).
+	path [maxDepth][2]int32
 }
 
 func (l *lexer) reset(b []byte) {
@@ -42,13 +45,14 @@ func (l *lexer) fail(format string, args ...any) {
 func (l *lexer) fieldPath() string {
 	var sb strings.Builder
 	for i := 0; i < l.depth && i < maxDepth; i++ {
-		if l.path[i] == nil {
+		p := l.path[i]
+		if p[0] < 0 {
 			continue
 		}
 		if sb.Len() > 0 {
 			sb.WriteByte('.')
 		}
-		sb.Write(l.path[i])
+		sb.Write(l.b[p[0]:p[1]])
 	}
 	return sb.String()
 }
@@ -121,7 +125,7 @@ func (l *lexer) object() bool {
 			return false
 		}
 		l.i++
-		l.path[l.depth] = nil
+		l.path[l.depth] = [2]int32{-1, -1}
 		l.depth++
 		return true
 	case 'n':
@@ -145,7 +149,7 @@ func (l *lexer) key() ([]byte, bool) {
 		l.depth--
 		return nil, false
 	}
-	if l.path[l.depth-1] != nil {
+	if l.path[l.depth-1][0] >= 0 {
 		if c != ',' {
 			l.fail("want ',' or '}' after object member, got %s", kindOf(c))
 			return nil, false
@@ -157,6 +161,7 @@ func (l *lexer) key() ([]byte, bool) {
 		l.fail("want object key, got %s", kindOf(c))
 		return nil, false
 	}
+	start := l.i + 1
 	k := l.str()
 	if l.err != nil {
 		return nil, false
@@ -164,7 +169,7 @@ func (l *lexer) key() ([]byte, bool) {
 	if k == nil {
 		k = []byte{}
 	}
-	l.path[l.depth-1] = k
+	l.path[l.depth-1] = [2]int32{int32(start), int32(l.i - 1)}
 	if l.peek() != ':' {
 		l.fail("want ':' after object key")
 		return nil, false
@@ -183,7 +188,7 @@ func (l *lexer) array() bool {
 			return false
 		}
 		l.i++
-		l.path[l.depth] = nil
+		l.path[l.depth] = [2]int32{-1, -1}
 		l.depth++
 		return true
 	case 'n':

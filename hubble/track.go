@@ -44,7 +44,7 @@ type Tracker struct {
 const (
 	DefaultTCPLifetime   = 6 * time.Hour
 	DefaultOtherLifetime = 60 * time.Second
-	DefaultMaxConns      = 1 << 17
+	DefaultMaxConns      = 1 << 16
 )
 
 // NewTracker returns a tracker with Cilium's default lifetimes.

@@ -115,7 +115,10 @@ func l7(e *flow.Edge) string {
 	for _, h := range e.HTTP {
 		parts = append(parts, fmt.Sprintf("%s %s ×%d", h.Method, h.Path, h.Count))
 	}
-	if len(e.HTTP) == 0 && !(e.Destination.Identity.IsWorld() || e.Destination.Identity == flow.IdentityUnknown) {
+	for _, q := range e.DNSQueries {
+		parts = append(parts, "dns "+q)
+	}
+	if len(parts) == 0 && !(e.Destination.Identity.IsWorld() || e.Destination.Identity == flow.IdentityUnknown) {
 		parts = append(parts, e.DNSNames...)
 	}
 	if len(parts) > 3 {
