@@ -29,6 +29,7 @@ type loader struct {
 	opts   LoadOptions
 	res    *LoadResult
 	budget int
+	doc    int // index of the document being read
 }
 
 var bom = []byte("\xef\xbb\xbf")
@@ -57,6 +58,7 @@ func loadBytes(name string, data []byte, opts LoadOptions) *LoadResult {
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue // empty or comment-only document
 		}
+		l.doc = i
 		l.document(doc.Content[0], i)
 		if l.budget <= 0 {
 			break
@@ -97,7 +99,7 @@ func syntaxError(name string, err error) *Error {
 }
 
 func (l *loader) errorAt(n *yaml.Node, path, code, hint, format string, args ...any) {
-	e := &Error{File: l.name, Line: 1, Path: path, Code: code, Hint: hint, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{File: l.name, Line: 1, Doc: l.doc, Path: path, Code: code, Hint: hint, Msg: fmt.Sprintf(format, args...)}
 	if n != nil && n.Line > 0 {
 		e.Line, e.Column = n.Line, n.Column
 	}
@@ -322,6 +324,7 @@ func (l *loader) fragment(c *yaml.Node, doc, sub int) {
 // policy walks one object (or fragment, wrapped by wrap) and decodes it.
 func (l *loader) policy(c *yaml.Node, doc int, at string, t reflect.Type, strip, fragment string, wrap func(map[string]any) map[string]any) {
 	w := newWalker(l.name, l.budget)
+	w.doc = doc
 	w.pos.strip = strip
 	w.mark(at, c)
 	v := w.value(c, t, at)

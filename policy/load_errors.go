@@ -15,6 +15,7 @@ type Error struct {
 	Line   int // 1-based; 0 only for problems with the file as a whole
 	Column int // 1-based; 0 when unknown
 	Path   string
+	Doc    int // 0-based document index in a multi-document file
 	Code   string
 	Msg    string
 	Hint   string

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// FuzzLoadBytes checks that no input crashes the loader, that every error
-// names the file and a line, and that whatever loads survives a
-// marshal/load round trip unchanged.
+// FuzzLoadBytes checks that no input crashes the loader, Validate or Lint,
+// that every error and finding names the file and a line, and that
+// whatever loads survives a marshal/load round trip unchanged.
 func FuzzLoadBytes(f *testing.F) {
 	if data, err := os.ReadFile("testdata/full.yaml"); err == nil {
 		f.Add(data)
@@ -25,6 +25,11 @@ func FuzzLoadBytes(f *testing.F) {
 				for _, p := range res.Policies {
 					checkLocated(t, Validate(p))
 				}
+			}
+		}
+		for _, f := range LintBytes("f.yaml", data).Findings {
+			if f.File != "f.yaml" || f.Line < 1 || f.Rule == "" || f.Message == "" {
+				t.Fatalf("finding without location, rule or message: %+v", f)
 			}
 		}
 		if err != nil {

@@ -30,6 +30,7 @@ type positions struct {
 // mistake has already been reported with its line and field path.
 type walker struct {
 	file   string
+	doc    int
 	pos    *positions
 	errs   ErrorList
 	budget int // node visits left; bounds alias expansion ("billion laughs")
@@ -65,7 +66,7 @@ func (w *walker) display(path string) string {
 }
 
 func (w *walker) errorAt(n *yaml.Node, path, code, hint, format string, args ...any) {
-	e := &Error{File: w.file, Path: w.display(path), Code: code, Msg: fmt.Sprintf(format, args...), Hint: hint}
+	e := &Error{File: w.file, Doc: w.doc, Path: w.display(path), Code: code, Msg: fmt.Sprintf(format, args...), Hint: hint}
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column
 	}

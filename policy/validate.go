@@ -59,7 +59,7 @@ func (v *validator) fail(path, code, hint, format string, args ...any) {
 	if file == "" {
 		file = "policy " + policyLabel(v.p)
 	}
-	v.errs = append(v.errs, &Error{File: file, Line: line, Column: col, Path: v.p.Origin.DisplayPath(path),
+	v.errs = append(v.errs, &Error{File: file, Line: line, Column: col, Doc: v.p.Origin.Doc, Path: v.p.Origin.DisplayPath(path),
 		Code: code, Msg: fmt.Sprintf(format, args...), Hint: hint})
 }
 
