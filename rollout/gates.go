@@ -1,0 +1,628 @@
+package rollout
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/posture-dev/posture/flow"
+	"github.com/posture-dev/posture/policy"
+)
+
+// Gate names, as reported and as accepted by --skip-gate.
+const (
+	GateObservation = "observation-window"
+	GateCronJobs    = "cronjobs-seen"
+	GateWouldDeny   = "zero-would-deny"
+	GateCoverage    = "coverage"
+	GateNewPeers    = "no-new-peers"
+	GateEvidence    = "evidence-fresh"
+)
+
+// GateConfig holds the thresholds. The zero value is not useful; start
+// from DefaultGates.
+type GateConfig struct {
+	// ObservationWindow is how long evidence must span before anything is
+	// staged, and the window inside which every CronJob must have run.
+	ObservationWindow time.Duration
+	// QuietWindow is how long the staged set must have seen zero
+	// would-deny flows and no new peers before enforcing.
+	QuietWindow time.Duration
+	// MinCoverage is the share of observed flows of the subjects being
+	// enforced that the enforced set must allow (0..1).
+	MinCoverage float64
+	// MaxWouldDeny is how many would-deny flows inside QuietWindow are
+	// tolerated (0 for a cautious rollout).
+	MaxWouldDeny uint64
+	// CronJobs requires every CronJob in the namespace to have run inside
+	// the observation window.
+	CronJobs bool
+	// TopN bounds the offending flows listed when a gate fails.
+	TopN int
+}
+
+// DefaultGates are the cautious defaults: a week of evidence, a quiet day,
+// full coverage, every CronJob seen.
+func DefaultGates() GateConfig {
+	return GateConfig{
+		ObservationWindow: 7 * 24 * time.Hour,
+		QuietWindow:       24 * time.Hour,
+		MinCoverage:       1,
+		CronJobs:          true,
+		TopN:              5,
+	}
+}
+
+// Evidence supplies observed edges per namespace. A --flows file is one
+// implementation (EdgeEvidence); the advisor service can be another.
+type Evidence interface {
+	Edges(ctx context.Context, namespace string) ([]flow.Edge, error)
+}
+
+// EdgeEvidence is evidence held in memory, indexed by namespace.
+type EdgeEvidence struct {
+	byNS map[string][]flow.Edge
+}
+
+// NewEdgeEvidence indexes edges by the namespace of each pod end.
+func NewEdgeEvidence(edges []flow.Edge) *EdgeEvidence {
+	ev := &EdgeEvidence{byNS: map[string][]flow.Edge{}}
+	for _, e := range edges {
+		src, dst := "", ""
+		if e.Source.IsPod() {
+			src = e.Source.Namespace
+		}
+		if e.Destination.IsPod() {
+			dst = e.Destination.Namespace
+		}
+		if src != "" {
+			ev.byNS[src] = append(ev.byNS[src], e)
+		}
+		if dst != "" && dst != src {
+			ev.byNS[dst] = append(ev.byNS[dst], e)
+		}
+	}
+	return ev
+}
+
+// Edges returns the edges with a pod end in namespace.
+func (ev *EdgeEvidence) Edges(_ context.Context, namespace string) ([]flow.Edge, error) {
+	if ev == nil {
+		return nil, nil
+	}
+	return ev.byNS[namespace], nil
+}
+
+// Namespaces lists the namespaces with evidence.
+func (ev *EdgeEvidence) Namespaces() []string {
+	var out []string
+	for ns := range ev.byNS {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CronJob is what the gates need to know about a CronJob.
+type CronJob struct {
+	Name         string
+	Suspended    bool
+	LastSchedule *time.Time
+}
+
+// subject is a workload direction whose enforcement a promotion turns on.
+type subject struct {
+	workload string
+	egress   bool
+}
+
+// GateInput is everything one gate evaluation looks at.
+type GateInput struct {
+	Plan     *NamespacePlan
+	Current  Snapshot
+	Target   Snapshot
+	Edges    []flow.Edge
+	CronJobs []CronJob
+	Now      time.Time
+}
+
+// GateReport is the outcome of evaluating the gates for one promotion.
+type GateReport struct {
+	Gates     []GateResult
+	TopDenied []WouldDeny
+	Coverage  float64 // of the namespace's evidence by the target set, as if enforced
+	// WouldDenyWindow and WouldDenyTotal count flows the target set denies
+	// (as written) inside the quiet window and over all evidence.
+	WouldDenyWindow, WouldDenyTotal uint64
+	// PerWorkload holds coverage and would-deny counts for each workload.
+	PerWorkload map[string]WorkloadEval
+	// ETA is when the time-based failing gates would pass if nothing
+	// else changes; nil when a failing gate is not time-based.
+	ETA *time.Time
+}
+
+// WorkloadEval is a workload's share of a gate evaluation.
+type WorkloadEval struct {
+	Coverage                          float64
+	WouldDenyIngress, WouldDenyEgress uint64
+}
+
+// Passing reports whether every gate passed.
+func (r *GateReport) Passing() bool {
+	for _, g := range r.Gates {
+		if !g.Passing {
+			return false
+		}
+	}
+	return true
+}
+
+// Failing lists the failing gates' names.
+func (r *GateReport) Failing() []string {
+	var out []string
+	for _, g := range r.Gates {
+		if !g.Passing {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// EvaluateGates runs every gate for moving from in.Current to in.Target.
+// Gates that guard enforcement (would-deny, coverage, new peers) only
+// block promotions that turn enforcement on for someone; for the others
+// they are reported for information.
+func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport, error) {
+	if compile == nil {
+		compile = DefaultCompiler
+	}
+	target := Desired(in.Plan, in.Target)
+	asWritten, err := compile(target, false)
+	if err != nil {
+		return nil, fmt.Errorf("compiling staged set: %w", err)
+	}
+	asEnforced, err := compile(target, true)
+	if err != nil {
+		return nil, fmt.Errorf("compiling staged set as enforced: %w", err)
+	}
+	subjects := enforcementSubjects(in.Plan, in.Current, in.Target)
+	enforcing := len(subjects) > 0
+	rep := &GateReport{PerWorkload: map[string]WorkloadEval{}}
+	quietStart := in.Now.Add(-cfg.QuietWindow)
+
+	// Evidence span.
+	var first, last time.Time
+	for _, e := range in.Edges {
+		if !e.FirstSeen.IsZero() && (first.IsZero() || e.FirstSeen.Before(first)) {
+			first = e.FirstSeen
+		}
+		if e.LastSeen.After(last) {
+			last = e.LastSeen
+		}
+	}
+	span := time.Duration(0)
+	if !first.IsZero() {
+		span = in.Now.Sub(first)
+		if last.Before(in.Now) {
+			span = last.Sub(first)
+		}
+	}
+	var etas []time.Time
+	timeBased := true
+	obs := GateResult{
+		Name:      GateObservation,
+		Passing:   span >= cfg.ObservationWindow,
+		Value:     humanDuration(span),
+		Threshold: "≥ " + humanDuration(cfg.ObservationWindow),
+		Numeric:   span.Hours(),
+	}
+	if first.IsZero() {
+		obs.Detail = "no evidence for this namespace"
+		timeBased = false
+	} else if !obs.Passing {
+		etas = append(etas, first.Add(cfg.ObservationWindow))
+	}
+	rep.Gates = append(rep.Gates, obs)
+
+	fresh := GateResult{
+		Name:      GateEvidence,
+		Passing:   !last.IsZero() && !last.Before(quietStart),
+		Value:     "never",
+		Threshold: "within " + humanDuration(cfg.QuietWindow),
+	}
+	if !last.IsZero() {
+		age := max(in.Now.Sub(last), 0)
+		fresh.Value = humanDuration(age) + " ago"
+		fresh.Numeric = age.Hours()
+	}
+	if !fresh.Passing {
+		fresh.Detail = "the zero-would-deny gate needs recent evidence: feed current flows with --flows"
+		timeBased = false
+	}
+	if !enforcing {
+		fresh.Passing, fresh.Detail = true, "informational: this promotion enforces nothing"
+	}
+	rep.Gates = append(rep.Gates, fresh)
+
+	if cfg.CronJobs {
+		g := cronGate(cfg, in, first)
+		if !g.Passing {
+			timeBased = false
+		}
+		rep.Gates = append(rep.Gates, g)
+	}
+
+	// Judge every edge once against the set as written (would-deny) and
+	// as if enforced (coverage).
+	type denied struct {
+		wd   WouldDeny
+		edge int
+	}
+	var offenders []denied
+	var covTotal, covAllowed, subjTotal, subjAllowed uint64
+	var lastDeny time.Time
+	wl := workloadMatchers(in.Plan)
+	perW := map[string]*[4]uint64{} // total, allowed, deny ingress, deny egress
+	newIDs, newPairs := newPeers(in.Edges, quietStart)
+	for i := range in.Edges {
+		e := &in.Edges[i]
+		n := max(e.Flows, 1)
+		w, e2 := judgeEdge(asWritten, e), judgeEdge(asEnforced, e)
+		srcW, dstW := wl.of(&e.Source), wl.of(&e.Destination)
+		covTotal += n
+		if e2.Allowed {
+			covAllowed += n
+		}
+		for _, pw := range []struct {
+			name   string
+			egress bool
+		}{{srcW, true}, {dstW, false}} {
+			if pw.name == "" {
+				continue
+			}
+			c := perW[pw.name]
+			if c == nil {
+				c = &[4]uint64{}
+				perW[pw.name] = c
+			}
+			c[0] += n
+			side := e2.IngressAllowed
+			if pw.egress {
+				side = e2.EgressAllowed
+			}
+			if side {
+				c[1] += n
+			}
+			if pw.egress && !w.EgressAllowed {
+				c[3] += n
+			}
+			if !pw.egress && !w.IngressAllowed {
+				c[2] += n
+			}
+			if subjects[subject{pw.name, pw.egress}] {
+				subjTotal += n
+				if side {
+					subjAllowed += n
+				}
+			}
+		}
+		if w.Allowed {
+			continue
+		}
+		rep.WouldDenyTotal += n
+		if e.LastSeen.Before(quietStart) {
+			continue
+		}
+		rep.WouldDenyWindow += n
+		if e.LastSeen.After(lastDeny) {
+			lastDeny = e.LastSeen
+		}
+		owner := dstW
+		if w.Direction == "egress" {
+			owner = srcW
+		}
+		offenders = append(offenders, denied{edge: i, wd: WouldDeny{
+			Source:      e.Source.String(),
+			Destination: endpointName(&e.Destination),
+			Port:        fmt.Sprintf("%d/%s", e.Port, e.Protocol),
+			Direction:   w.Direction,
+			Workload:    owner,
+			Count:       n,
+			LastSeen:    e.LastSeen,
+			Fix:         fixHint(w, e),
+		}})
+	}
+	for name, c := range perW {
+		we := WorkloadEval{Coverage: 1, WouldDenyIngress: c[2], WouldDenyEgress: c[3]}
+		if c[0] > 0 {
+			we.Coverage = float64(c[1]) / float64(c[0])
+		}
+		rep.PerWorkload[name] = we
+	}
+	rep.Coverage = ratio(covAllowed, covTotal)
+	slices.SortFunc(offenders, func(a, b denied) int {
+		return cmp.Or(cmp.Compare(b.wd.Count, a.wd.Count), b.wd.LastSeen.Compare(a.wd.LastSeen), cmp.Compare(a.edge, b.edge))
+	})
+	for i := 0; i < len(offenders) && i < max(cfg.TopN, 1); i++ {
+		rep.TopDenied = append(rep.TopDenied, offenders[i].wd)
+	}
+
+	wd := GateResult{
+		Name:      GateWouldDeny,
+		Passing:   rep.WouldDenyWindow <= cfg.MaxWouldDeny,
+		Value:     fmt.Sprintf("%d flows in %s", rep.WouldDenyWindow, humanDuration(cfg.QuietWindow)),
+		Threshold: fmt.Sprintf("≤ %d", cfg.MaxWouldDeny),
+		Numeric:   float64(rep.WouldDenyWindow),
+	}
+	if !wd.Passing {
+		wd.Detail = fmt.Sprintf("%d edges the staged set would deny were seen in the window", len(offenders))
+		etas = append(etas, lastDeny.Add(cfg.QuietWindow))
+	}
+
+	cov := GateResult{
+		Name:      GateCoverage,
+		Threshold: fmt.Sprintf("≥ %s", pct(cfg.MinCoverage)),
+	}
+	if enforcing {
+		c := ratio(subjAllowed, subjTotal)
+		cov.Value, cov.Numeric = pct(c), c
+		cov.Passing = c >= cfg.MinCoverage
+		cov.Detail = fmt.Sprintf("%d of %d observed flows of the workloads being enforced are allowed", subjAllowed, subjTotal)
+		if !cov.Passing {
+			timeBased = false
+		}
+	} else {
+		cov.Value, cov.Numeric, cov.Passing = pct(rep.Coverage), rep.Coverage, true
+		cov.Detail = "informational: this promotion enforces nothing (namespace-wide coverage of the staged set)"
+	}
+
+	np := GateResult{
+		Name:      GateNewPeers,
+		Passing:   len(newIDs)+len(newPairs) == 0,
+		Value:     fmt.Sprintf("%d identities, %d peer pairs", len(newIDs), len(newPairs)),
+		Threshold: "0 new in " + humanDuration(cfg.QuietWindow),
+		Numeric:   float64(len(newIDs) + len(newPairs)),
+	}
+	if !np.Passing {
+		np.Detail = "new: " + strings.Join(firstN(append(newIDs, newPairs...), 3), "; ")
+		etas = append(etas, in.Now.Add(cfg.QuietWindow))
+	}
+	if !enforcing {
+		wd.Passing, np.Passing = true, true
+		wd.Detail = "informational: this promotion enforces nothing"
+		np.Detail = "informational: this promotion enforces nothing"
+	}
+	rep.Gates = append(rep.Gates, wd, cov, np)
+
+	if !rep.Passing() && timeBased && len(etas) > 0 {
+		eta := slices.MaxFunc(etas, time.Time.Compare)
+		rep.ETA = &eta
+	}
+	return rep, nil
+}
+
+func cronGate(cfg GateConfig, in GateInput, evidenceStart time.Time) GateResult {
+	windowStart := in.Now.Add(-cfg.ObservationWindow)
+	if evidenceStart.After(windowStart) {
+		windowStart = evidenceStart
+	}
+	var missing []string
+	for _, cj := range in.CronJobs {
+		switch {
+		case cj.LastSchedule == nil:
+			missing = append(missing, cj.Name+" (never ran)")
+		case cj.LastSchedule.Before(windowStart):
+			missing = append(missing, fmt.Sprintf("%s (last ran %s, before the observed window)", cj.Name, cj.LastSchedule.UTC().Format(time.RFC3339)))
+		}
+		if cj.Suspended && len(missing) > 0 && strings.HasPrefix(missing[len(missing)-1], cj.Name+" ") {
+			missing[len(missing)-1] += " [suspended]"
+		}
+	}
+	ran := len(in.CronJobs) - len(missing)
+	g := GateResult{
+		Name:      GateCronJobs,
+		Passing:   len(missing) == 0,
+		Value:     fmt.Sprintf("%d/%d ran", ran, len(in.CronJobs)),
+		Threshold: "all ran in " + humanDuration(cfg.ObservationWindow),
+		Numeric:   float64(ran),
+	}
+	if len(missing) > 0 {
+		g.Detail = "not seen: " + strings.Join(missing, ", ")
+	}
+	return g
+}
+
+// enforcementSubjects lists the workload directions that target enforces
+// and current does not. Removing the baseline (to done) and adding L7
+// rules tighten every direction of the affected workloads.
+func enforcementSubjects(p *NamespacePlan, cur, tgt Snapshot) map[subject]bool {
+	out := map[subject]bool{}
+	for _, w := range p.Workloads {
+		c, t := cur.Workloads[w.Name], tgt.Workloads[w.Name]
+		if t.Enforced.Ingress && !c.Enforced.Ingress {
+			out[subject{w.Name, false}] = true
+		}
+		if t.Enforced.Egress && !c.Enforced.Egress {
+			out[subject{w.Name, true}] = true
+		}
+		tightens := (tgt.Stage == StageDone && cur.Stage != StageDone) ||
+			(t.Stage >= StageL7 && c.Stage < StageL7 && len(w.L7) > 0)
+		if tightens {
+			out[subject{w.Name, false}] = t.Enforced.Ingress
+			out[subject{w.Name, true}] = t.Enforced.Egress
+		}
+	}
+	for k, v := range out {
+		if !v {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+// judgeEdge judges every representative flow of an edge; the edge is
+// denied on a side if any of them is.
+func judgeEdge(j Judge, e *flow.Edge) Judgement {
+	out := Judgement{Allowed: true, EgressAllowed: true, IngressAllowed: true}
+	for _, f := range e.Representatives() {
+		r := j.Judge(&f)
+		out.EgressAllowed = out.EgressAllowed && r.EgressAllowed
+		out.IngressAllowed = out.IngressAllowed && r.IngressAllowed
+		if !r.Allowed && out.Allowed {
+			out.Allowed, out.Direction, out.Reason = false, r.Direction, r.Reason
+		}
+	}
+	return out
+}
+
+// newPeers finds identities and identity pairs first seen at or after
+// since: traffic the proposals have had no time to account for.
+func newPeers(edges []flow.Edge, since time.Time) (ids, pairs []string) {
+	firstID := map[string]time.Time{}
+	firstPair := map[string]time.Time{}
+	note := func(m map[string]time.Time, k string, t time.Time) {
+		if old, ok := m[k]; !ok || t.Before(old) {
+			m[k] = t
+		}
+	}
+	for _, e := range edges {
+		s, d := endpointName(&e.Source), endpointName(&e.Destination)
+		note(firstID, s, e.FirstSeen)
+		note(firstID, d, e.FirstSeen)
+		note(firstPair, s+" → "+d, e.FirstSeen)
+	}
+	for k, t := range firstID {
+		if !t.Before(since) {
+			ids = append(ids, k)
+		}
+	}
+	for k, t := range firstPair {
+		if !t.Before(since) {
+			pairs = append(pairs, k)
+		}
+	}
+	slices.Sort(ids)
+	slices.Sort(pairs)
+	return ids, pairs
+}
+
+// endpointName names an endpoint by what identifies it (workload or
+// labels), not by a pod instance.
+func endpointName(ep *flow.Endpoint) string {
+	switch {
+	case ep.IsPod() && ep.Workload != "":
+		return ep.Namespace + "/" + ep.Workload
+	case ep.IsPod():
+		if app, ok := ep.Labels.Get("app"); ok {
+			return ep.Namespace + "/app=" + app
+		}
+		return ep.Namespace + "/" + ep.Labels.Key()
+	case len(ep.Names) > 0:
+		return ep.Names[0]
+	}
+	return ep.String()
+}
+
+func fixHint(j Judgement, e *flow.Edge) string {
+	if j.Direction == "egress" {
+		return fmt.Sprintf("add an egress allow from %s to %s on %d/%s (re-run posture suggest with this evidence)", endpointName(&e.Source), endpointName(&e.Destination), e.Port, e.Protocol)
+	}
+	return fmt.Sprintf("add an ingress allow into %s from %s on %d/%s (re-run posture suggest with this evidence)", endpointName(&e.Destination), endpointName(&e.Source), e.Port, e.Protocol)
+}
+
+// workloadIndex maps endpoints to the plan's workloads by the workloads'
+// endpoint selectors: a flow concerns a workload exactly when its
+// policies select one end.
+type workloadIndex struct {
+	ns   string
+	sels []struct {
+		name string
+		sel  []*policy.EndpointSelector
+	}
+}
+
+func workloadMatchers(p *NamespacePlan) *workloadIndex {
+	ix := &workloadIndex{ns: p.Namespace}
+	for _, w := range p.Workloads {
+		var sels []*policy.EndpointSelector
+		for _, pol := range w.Narrow {
+			for _, r := range pol.Rules() {
+				if r.EndpointSelector != nil {
+					sels = append(sels, r.EndpointSelector)
+				}
+			}
+		}
+		ix.sels = append(ix.sels, struct {
+			name string
+			sel  []*policy.EndpointSelector
+		}{w.Name, sels})
+	}
+	return ix
+}
+
+func (ix *workloadIndex) of(ep *flow.Endpoint) string {
+	if !ep.IsPod() || ep.Namespace != ix.ns {
+		return ""
+	}
+	for _, w := range ix.sels {
+		for _, s := range w.sel {
+			if selects(s, ix.ns, ep) {
+				return w.name
+			}
+		}
+	}
+	return ""
+}
+
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 1
+	}
+	return float64(a) / float64(b)
+}
+
+func pct(f float64) string {
+	if f >= 1 {
+		return "100%"
+	}
+	v := fmt.Sprintf("%.1f%%", f*100)
+	if v == "100.0%" {
+		v = "99.9%" // never round a gap away
+	}
+	return v
+}
+
+// humanDuration renders 5d 3h, 3h 20m, 45s.
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 24*time.Hour:
+		days := d / (24 * time.Hour)
+		h := (d % (24 * time.Hour)) / time.Hour
+		if h == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd %dh", days, h)
+	case d >= time.Hour:
+		m := (d % time.Hour) / time.Minute
+		if m == 0 {
+			return fmt.Sprintf("%dh", d/time.Hour)
+		}
+		return fmt.Sprintf("%dh %dm", d/time.Hour, m)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return fmt.Sprintf("%ds", d/time.Second)
+}
+
+func firstN(ss []string, n int) []string {
+	if len(ss) > n {
+		return append(ss[:n:n], fmt.Sprintf("and %d more", len(ss)-n))
+	}
+	return ss
+}
