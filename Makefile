@@ -6,7 +6,7 @@ PKGS    := ./...
 # skip when CI=true; locally they skip with a reason.
 export CI
 
-.PHONY: help build test unit lint bench conformance demo generate generate-check fuzz clean
+.PHONY: help build test unit lint bench conformance demo generate generate-check fuzz clean k8s-bins
 
 help: ## list targets
 	@awk 'BEGIN{FS=":.*## "} /^[a-z-]+:.*## /{printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,7 +17,7 @@ build: ## build bin/posture
 demo: build ## run posture end to end on generated example data
 	./$(BIN) demo --dir out/demo
 
-test: lint unit conformance ## everything CI runs: lint, unit and integration tests, conformance against Cilium
+test: lint k8s-bins unit conformance ## everything CI runs: lint, unit and integration tests, conformance against Cilium
 
 unit: ## go test for the main module (root-only tests run when root)
 	$(GO) test -count=1 -timeout 40m $(PKGS)
@@ -32,6 +32,9 @@ lint: ## gofmt, go vet
 conformance: ## differential and schema tests against Cilium v1.20.2 (nested module)
 	@if [ -f conformance/go.mod ]; then cd conformance && $(GO) test -mod=mod -count=1 -timeout 40m ./...; \
 	  else echo "conformance: module not present yet"; fi
+
+k8s-bins: ## build etcd + kube-apiserver and extract Cilium CRDs into .cache/k8s (cached; first run takes minutes)
+	./hack/build-k8s.sh
 
 bench: ## Go benchmarks (figures go to BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -18,16 +18,26 @@ if [ -x "$out/etcd" ] && [ -x "$out/kube-apiserver" ] && [ -f "$out/crds/ciliumn
   exit 0
 fi
 mkdir -p "$out"
+# Two builds at once (make -j, parallel test packages) would race on the
+# output files: take a lock, and re-check the cache once we hold it.
+if command -v flock >/dev/null; then
+  exec 9>"$out/.lock"
+  flock 9
+  if [ "$(cat "$out/versions" 2>/dev/null)" = "$stamp" ] && [ -x "$out/kube-apiserver" ]; then
+    echo "k8s-bins: built by a concurrent run in $out"
+    exit 0
+  fi
+fi
 export GOWORK=off GOFLAGS=-buildvcs=false
 go=${GO:-go}
 
 echo "k8s-bins: building etcd $etcd_version (about a minute)"
-(cd "$root/hack/etcd" && $go build -trimpath -ldflags='-s -w' -o "$out/etcd.tmp" go.etcd.io/etcd/server/v3)
-mv "$out/etcd.tmp" "$out/etcd"
+(cd "$root/hack/etcd" && $go build -trimpath -ldflags='-s -w' -o "$out/etcd.tmp.$$" go.etcd.io/etcd/server/v3)
+mv "$out/etcd.tmp.$$" "$out/etcd"
 
 echo "k8s-bins: building kube-apiserver $kube_version (a few minutes)"
-(cd "$root/hack/kube-apiserver" && $go build -trimpath -ldflags='-s -w' -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
-mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
+(cd "$root/hack/kube-apiserver" && $go build -trimpath -ldflags='-s -w' -o "$out/kube-apiserver.tmp.$$" k8s.io/kubernetes/cmd/kube-apiserver)
+mv "$out/kube-apiserver.tmp.$$" "$out/kube-apiserver"
 
 echo "k8s-bins: extracting Cilium $cilium_version CRDs"
 dir=$(cd "$root/hack/etcd" && $go mod download -json "github.com/cilium/cilium@$cilium_version" |

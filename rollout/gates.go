@@ -137,6 +137,8 @@ type GateReport struct {
 	// WouldDenyWindow and WouldDenyTotal count flows the target set denies
 	// (as written) inside the quiet window and over all evidence.
 	WouldDenyWindow, WouldDenyTotal uint64
+	// WouldDenyObservation counts them inside the observation window.
+	WouldDenyObservation uint64
 	// PerWorkload holds coverage and would-deny counts for each workload.
 	PerWorkload map[string]WorkloadEval
 	// ETA is when the time-based failing gates would pass if nothing
@@ -313,6 +315,9 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 			continue
 		}
 		rep.WouldDenyTotal += n
+		if !e.LastSeen.Before(in.Now.Add(-cfg.ObservationWindow)) {
+			rep.WouldDenyObservation += n
+		}
 		if e.LastSeen.Before(quietStart) {
 			continue
 		}

@@ -129,6 +129,22 @@ type NamespaceStatus struct {
 	Workloads   []WorkloadStatus `json:"workloads,omitempty"`
 	History     []Transition     `json:"history,omitempty"`
 	Samples     []Sample         `json:"samples,omitempty"`
+	// Operation is set while a promotion or rollback is unfinished: still
+	// running, or interrupted (e.g. the API server went away) and waiting
+	// for a promote to complete it or a rollback to revert it.
+	Operation *OperationStatus `json:"operation,omitempty"`
+}
+
+// OperationStatus describes an unfinished promotion or rollback.
+type OperationStatus struct {
+	Kind    string    `json:"kind"`  // promote or rollback
+	State   string    `json:"state"` // running or interrupted
+	From    Stage     `json:"from"`
+	To      Stage     `json:"to"`
+	Actor   string    `json:"actor"`
+	Started time.Time `json:"started"`
+	Error   string    `json:"error,omitempty"`
+	Hint    string    `json:"hint"`
 }
 
 // Status is the cluster-wide rollout picture at one moment.

@@ -79,9 +79,9 @@ type Env struct {
 	pki        *pki
 }
 
-// Start runs etcd and kube-apiserver in a fresh temporary directory and
+// Launch runs etcd and kube-apiserver in a fresh temporary directory and
 // waits until the API server is ready. Stop tears both down.
-func Start(ctx context.Context, opts Options) (*Env, error) {
+func Launch(ctx context.Context, opts Options) (*Env, error) {
 	binDir := opts.BinDir
 	if binDir == "" {
 		binDir = BinDir("")
@@ -140,6 +140,8 @@ func (e *Env) start(ctx context.Context) error {
 		// throttling would measure the limiter, not the server.
 		QPS:   2000,
 		Burst: 4000,
+		// Cilium's CRD schemas draw format warnings from the server.
+		WarningHandler: rest.NoWarnings{},
 	}
 	e.Config = cfg
 	return nil
