@@ -44,8 +44,8 @@ type WorkloadState struct {
 // and has not finished. It is saved before the first object is touched, so
 // that after a crash or an outage the next command knows to complete it.
 type Operation struct {
-	Kind    string    `json:"kind"` // "promote" or "rollback"
-	Actor   string    `json:"actor"`
+	Kind  string `json:"kind"` // "promote" or "rollback"
+	Actor string `json:"actor"`
 	// Holder identifies the process running the operation, so that it
 	// (and nobody else, until the lease ends) may resume it.
 	Holder  string    `json:"holder"`
