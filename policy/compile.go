@@ -30,7 +30,7 @@ type Engine struct {
 
 	mu      sync.RWMutex
 	nextIdx uint32
-	byID    map[flow.Identity]*identity
+	byID    lfMap[identity]
 	byKey   map[string]*identity
 	ips     map[string]*ipInfo
 	names   map[string][]uint64
@@ -39,8 +39,7 @@ type Engine struct {
 	// verdicts memoizes results per (source identity, destination
 	// identity, protocol, port) for flows whose verdict depends on nothing
 	// else: Cilium's per-endpoint policy map, materialized lazily.
-	vmu      sync.RWMutex
-	verdicts map[uint64]Result
+	verdicts lfMap[Result]
 }
 
 // maxVerdicts bounds the verdict cache; it is cleared when full.
@@ -85,11 +84,9 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 		selIDs:   map[string]int32{},
 		anchored: map[string]map[string][]int32{},
 		fqdnIDs:  map[string]int32{},
-		byID:     map[flow.Identity]*identity{},
 		byKey:    map[string]*identity{},
 		ips:      map[string]*ipInfo{},
 		names:    map[string][]uint64{},
-		verdicts: map[uint64]Result{},
 	}
 	var errs []error
 	for _, p := range ps {

@@ -138,7 +138,9 @@ const (
 )
 
 // Evaluate decides the flow as Cilium would enforce the compiled policies.
-// It is safe for concurrent use.
+// It is safe for concurrent use. Endpoint label slices are treated as
+// immutable once passed in (flow's constructors and decoders make fresh
+// ones): identities are memoized by numeric identity and slice address.
 func (e *Engine) Evaluate(f *flow.Flow) Result {
 	if f.IsReply {
 		d := DirectionResult{Decision: Allowed, Reason: reasonReply}
@@ -148,21 +150,14 @@ func (e *Engine) Evaluate(f *flow.Flow) Result {
 	dst := e.identityOf(&f.Destination)
 	key, cacheable := verdictKey(src, dst, f)
 	if cacheable {
-		e.vmu.RLock()
-		r, ok := e.verdicts[key]
-		e.vmu.RUnlock()
-		if ok {
-			return r
+		if r := e.verdicts.load(key); r != nil {
+			return *r
 		}
 	}
 	r := e.evaluate(src, dst, f)
 	if cacheable {
-		e.vmu.Lock()
-		if len(e.verdicts) >= maxVerdicts {
-			clear(e.verdicts)
-		}
-		e.verdicts[key] = r
-		e.vmu.Unlock()
+		stored := r
+		e.verdicts.store(key, &stored, maxVerdicts)
 	}
 	return r
 }

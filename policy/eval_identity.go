@@ -17,7 +17,8 @@ import (
 // own per-direction policy.
 type identity struct {
 	idx       uint32      // dense index, for the verdict cache
-	raw       flow.Labels // labels as given, to verify numeric-id cache hits
+	raw       flow.Labels // a copy of the labels as given, to verify numeric-id cache hits
+	first     *flow.Label // the first caller's label slice (see sameLabels)
 	namespace string
 	labels    flow.Labels // effective labels (reserved labels synthesized)
 	bits      []uint64    // label selectors matching labels
@@ -73,10 +74,8 @@ func setBit(bits []uint64, i int32) { bits[i>>6] |= 1 << (uint(i) & 63) }
 // when the number is missing or was reused with other labels.
 func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 	if ep.Identity != flow.IdentityUnknown {
-		e.mu.RLock()
-		id := e.byID[ep.Identity]
-		e.mu.RUnlock()
-		if id != nil && id.namespace == ep.Namespace && sameLabels(id.raw, ep.Labels) {
+		id := e.byID.load(uint64(ep.Identity))
+		if id != nil && id.namespace == ep.Namespace && id.sameLabels(ep.Labels) {
 			return id
 		}
 	}
@@ -97,25 +96,25 @@ func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 		e.mu.Unlock()
 	}
 	if ep.Identity != flow.IdentityUnknown {
-		e.mu.Lock()
-		if _, ok := e.byID[ep.Identity]; !ok {
-			e.byID[ep.Identity] = id
-		}
-		e.mu.Unlock()
+		// The first label set seen keeps the number; a number reused with
+		// other labels takes the slower path above each time.
+		e.byID.store(uint64(ep.Identity), id, 0)
 	}
 	return id
 }
 
-// sameLabels compares label lists, shortcutting lists that share memory
-// (flows built from one identity's labels usually do).
-func sameLabels(a, b flow.Labels) bool {
-	if len(a) != len(b) {
+// sameLabels reports whether ls are the identity's labels. Flows built
+// from one label slice (edges' representatives, the flows of one
+// endpoint) are recognised by the slice's address, which the identity
+// keeps alive so it cannot be reused; others are compared label by label.
+func (id *identity) sameLabels(ls flow.Labels) bool {
+	if len(ls) != len(id.raw) {
 		return false
 	}
-	if len(a) == 0 || unsafe.SliceData(a) == unsafe.SliceData(b) {
+	if len(ls) == 0 || unsafe.SliceData(ls) == id.first {
 		return true
 	}
-	return a.Equal(b)
+	return id.raw.Equal(ls)
 }
 
 func endpointKey(ep *flow.Endpoint) string {
@@ -132,9 +131,7 @@ func endpointKey(ep *flow.Endpoint) string {
 
 // resolve derives an identity's effective labels and matching selectors.
 func (e *Engine) resolve(ep *flow.Endpoint) *identity {
-	// raw keeps the caller's slice: flows that share it are recognised by
-	// address. Labels are never modified in place.
-	id := &identity{raw: ep.Labels, namespace: ep.Namespace}
+	id := &identity{raw: slices.Clone(ep.Labels), first: unsafe.SliceData(ep.Labels), namespace: ep.Namespace}
 	ls := slices.Clone(ep.Labels)
 	// Reserved and CIDR identities get the labels Cilium gives them when
 	// the record only has the number.
