@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ const (
 type linter struct {
 	set      []*Policy
 	findings []Finding
+	rules    map[*Policy]string // rulesJSON cache for duplicate detection
+	patterns map[string]*regexp.Regexp
+	scopes   map[string][]*Policy
 }
 
 func (l *linter) add(p *Policy, path string, sev Severity, rule, hint, format string, args ...any) {
@@ -316,7 +320,7 @@ func dnsSelectors(scope []*Policy) []PortRuleDNS {
 
 // dnsCovers reports whether a DNS rule makes Cilium's proxy see lookups of
 // the name (or a sample name of the pattern) a toFQDNs selector uses.
-func dnsCovers(d PortRuleDNS, f FQDNSelector) bool {
+func (l *linter) dnsCovers(d PortRuleDNS, f FQDNSelector) bool {
 	name := f.MatchName
 	if name == "" {
 		name = strings.ReplaceAll(strings.ReplaceAll(f.MatchPattern, "**.", "a.b."), "*", "x")
@@ -324,8 +328,15 @@ func dnsCovers(d PortRuleDNS, f FQDNSelector) bool {
 	if d.MatchName != "" {
 		return fqdnName(d.MatchName) == fqdnName(name)
 	}
-	re, err := dnsPatternRegexp(d.MatchPattern)
-	return err == nil && re.MatchString(fqdnName(name))
+	re, ok := l.patterns[d.MatchPattern]
+	if !ok {
+		re, _ = dnsPatternRegexp(d.MatchPattern)
+		if l.patterns == nil {
+			l.patterns = map[string]*regexp.Regexp{}
+		}
+		l.patterns[d.MatchPattern] = re
+	}
+	return re != nil && re.MatchString(fqdnName(name))
 }
 
 func (l *linter) fqdns(p *Policy, r *Rule, rp string) {
@@ -343,7 +354,7 @@ func (l *linter) fqdns(p *Policy, r *Rule, rp string) {
 					"toFQDNs only matches addresses Cilium's DNS proxy saw in answers, and no policy for these endpoints sends DNS through the proxy (an egress rule with rules.dns)")
 				continue
 			}
-			if !slices.ContainsFunc(dns, func(d PortRuleDNS) bool { return dnsCovers(d, f) }) {
+			if !slices.ContainsFunc(dns, func(d PortRuleDNS) bool { return l.dnsCovers(d, f) }) {
 				name := f.MatchName
 				if name == "" {
 					name = f.MatchPattern
@@ -360,6 +371,16 @@ func (l *linter) fqdns(p *Policy, r *Rule, rp string) {
 // clusterwide one; for a clusterwide policy all whole policies; for a
 // fragment, whose namespace is unknown, the policies of its own file.
 func (l *linter) scope(p *Policy) []*Policy {
+	key := "ns:" + p.Metadata.Namespace
+	switch {
+	case p.Origin.Fragment != "":
+		key = "file:" + p.Origin.File
+	case p.Clusterwide():
+		key = "cluster"
+	}
+	if s, ok := l.scopes[key]; ok {
+		return s
+	}
 	var out []*Policy
 	for _, q := range l.set {
 		switch {
@@ -372,6 +393,10 @@ func (l *linter) scope(p *Policy) []*Policy {
 			out = append(out, q)
 		}
 	}
+	if l.scopes == nil {
+		l.scopes = map[string][]*Policy{}
+	}
+	l.scopes[key] = out
 	return out
 }
 

@@ -61,7 +61,7 @@ func (l *linter) duplicatePolicy(p *Policy) {
 	if p.Origin.Fragment != "" {
 		return
 	}
-	mine := rulesJSON(p)
+	mine := l.rulesJSON(p)
 	for _, q := range l.set {
 		if q == p {
 			return
@@ -72,18 +72,25 @@ func (l *linter) duplicatePolicy(p *Policy) {
 		if q.Metadata.Name == p.Metadata.Name {
 			l.add(p, "metadata.name", SeverityError, RuleDuplicatePolicy, "rename one of them or merge their rules",
 				"%s %s is defined twice (also at %s:%d): applying both keeps only the last", p.Kind, policyLabel(p), q.Origin.File, q.Origin.Line)
-		} else if mine != "" && mine == rulesJSON(q) {
+		} else if mine != "" && mine == l.rulesJSON(q) {
 			l.add(p, "spec", SeverityWarning, RuleDuplicateRule, "delete one of the two policies",
 				"same rules as %s (%s:%d)", policyLabel(q), q.Origin.File, q.Origin.Line)
 		}
 	}
 }
 
-func rulesJSON(p *Policy) string {
+func (l *linter) rulesJSON(p *Policy) string {
+	if s, ok := l.rules[p]; ok {
+		return s
+	}
 	b, err := json.Marshal(p.Rules())
 	if err != nil {
-		return ""
+		b = nil
 	}
+	if l.rules == nil {
+		l.rules = map[*Policy]string{}
+	}
+	l.rules[p] = string(b)
 	return string(b)
 }
 

@@ -3,7 +3,6 @@ package policy
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -101,40 +100,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 func isNull(n *yaml.Node) bool {
 	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null")
-}
-
-// describe names what a node holds, for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!str":
-			return fmt.Sprintf("string %q", clip(n.Value))
-		case "!!int":
-			return "integer " + clip(n.Value)
-		case "!!float":
-			return "number " + clip(n.Value)
-		case "!!bool":
-			return "boolean " + n.Value
-		case "!!null":
-			return "null"
-		case "!!timestamp":
-			return "timestamp " + clip(n.Value)
-		}
-		return fmt.Sprintf("%s %q", strings.TrimPrefix(n.ShortTag(), "!!"), clip(n.Value))
-	}
-	return "an unsupported node"
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:37] + "..."
-	}
-	return s
 }
 
 // maxKeyLen bounds the JSON-encoded length of a mapping key.
@@ -394,41 +359,6 @@ func (w *walker) integer(n *yaml.Node, path string, bits int) any {
 	return i
 }
 
-func listHint(n *yaml.Node) string {
-	if n.Kind == yaml.MappingNode {
-		return "start the entry with \"- \" to make it a list element"
-	}
-	if n.Kind == yaml.ScalarNode {
-		return fmt.Sprintf("write a list: [ %s ]", n.Value)
-	}
-	return ""
-}
-
-// zeroJSON is the JSON value that decodes to the zero value of t, used as
-// a placeholder for list elements that were wrong.
-func zeroJSON(t reflect.Type) any {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case t == rawType:
-		return map[string]any{}
-	case t == intOrStrType:
-		return int64(0)
-	}
-	switch t.Kind() {
-	case reflect.Struct, reflect.Map:
-		return map[string]any{}
-	case reflect.Slice:
-		return []any{}
-	case reflect.String:
-		return ""
-	case reflect.Bool:
-		return false
-	}
-	return int64(0)
-}
-
 func (w *walker) object(n *yaml.Node, t reflect.Type, path string) any {
 	if n.Kind != yaml.MappingNode {
 		hint := ""
@@ -456,123 +386,4 @@ func (w *walker) object(n *yaml.Node, t reflect.Type, path string) any {
 		}
 	}
 	return out
-}
-
-// generic converts any node to its JSON-shaped value, for fields posture
-// keeps verbatim (status, managedFields, toGroups).
-func (w *walker) generic(n *yaml.Node, path string) any {
-	n = resolve(n)
-	if !w.spend(n, path) || n == nil {
-		return nil
-	}
-	switch n.Kind {
-	case yaml.MappingNode:
-		out := map[string]any{}
-		for _, p := range w.pairs(n, path) {
-			out[p.key] = w.generic(p.val, join(path, p.key))
-		}
-		return out
-	case yaml.SequenceNode:
-		out := make([]any, 0, len(n.Content))
-		for i, c := range n.Content {
-			out = append(out, w.generic(c, index(path, i)))
-		}
-		return out
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return nil
-		case "!!bool":
-			var b bool
-			if n.Decode(&b) == nil {
-				return b
-			}
-		case "!!int":
-			var i int64
-			if n.Decode(&i) == nil {
-				return i
-			}
-			var u uint64
-			if n.Decode(&u) == nil {
-				return u
-			}
-		case "!!float":
-			var f float64
-			if n.Decode(&f) == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-				return f
-			}
-			w.errorAt(n, path, CodeInvalidValue, "", "number %s cannot be represented in JSON", clip(n.Value))
-			return nil
-		}
-		return n.Value
-	}
-	return nil
-}
-
-// unknownFieldHint explains the unknown fields people actually write, and
-// otherwise suggests the nearest real field name.
-func unknownFieldHint(t reflect.Type, key string) string {
-	switch {
-	case key == "deny" && t == reflect.TypeFor[Rule]():
-		return `Cilium has no "deny" field: use egressDeny in a policy selecting the source, or ingressDeny in a policy selecting the destination`
-	case key == "rules" && t == reflect.TypeFor[PortDenyRule]():
-		return "deny rules cannot have L7 rules: deny the port, or allow-list at L7 in an ingress/egress rule"
-	case key == "toFQDNs" && t == reflect.TypeFor[EgressDenyRule]():
-		return "toFQDNs cannot be used in egressDeny: deny by toCIDRSet, or allow-list the names in an egress rule"
-	case key == "namespace" && t == reflect.TypeFor[Rule]():
-		return "the namespace belongs in metadata.namespace"
-	case (key == "ports" || key == "port") && (t == reflect.TypeFor[IngressRule]() || t == reflect.TypeFor[EgressRule]() ||
-		t == reflect.TypeFor[IngressDenyRule]() || t == reflect.TypeFor[EgressDenyRule]()):
-		return `ports go inside toPorts: toPorts: [ { ports: [ { port: "80", protocol: TCP } ] } ]`
-	case t == reflect.TypeFor[Policy]() && (key == "endpointSelector" || key == "ingress" || key == "egress" || key == "ingressDeny" || key == "egressDeny" || key == "nodeSelector"):
-		return "rule fields belong under spec:"
-	case key == "fromCIDRs" || key == "toCIDRs":
-		return fmt.Sprintf("did you mean %q?", strings.TrimSuffix(key, "s"))
-	case key == "matchLabel":
-		return `did you mean "matchLabels"?`
-	}
-	return nearest(t, key)
-}
-
-func nearest(t reflect.Type, key string) string {
-	w := &walker{fields: map[reflect.Type]map[string]reflect.Type{}}
-	best, bestD := "", 3
-	if len(key) <= 4 {
-		bestD = 2
-	}
-	for name := range w.fieldsOf(t) {
-		if strings.EqualFold(name, key) {
-			return fmt.Sprintf("field names are case-sensitive: did you mean %q?", name)
-		}
-		if d := editDistance(strings.ToLower(name), strings.ToLower(key)); d < bestD || d == bestD && best != "" && name < best {
-			best, bestD = name, d
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf("did you mean %q?", best)
-	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 20
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
