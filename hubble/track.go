@@ -1,6 +1,7 @@
 package hubble
 
 import (
+	"hash/maphash"
 	"time"
 
 	"github.com/posture-dev/posture/flow"
@@ -37,7 +38,8 @@ type Tracker struct {
 	TCPLifetime    time.Duration
 	OtherLifetime  time.Duration
 
-	cur, prev map[connKey]conn
+	seed      maphash.Seed
+	cur, prev map[uint64]conn
 }
 
 // Conntrack lifetimes Cilium uses by default (bpf-ct-timeout-regular-*).
@@ -53,7 +55,8 @@ func NewTracker() *Tracker {
 		MaxConnections: DefaultMaxConns,
 		TCPLifetime:    DefaultTCPLifetime,
 		OtherLifetime:  DefaultOtherLifetime,
-		cur:            map[connKey]conn{},
+		seed:           maphash.MakeSeed(),
+		cur:            map[uint64]conn{},
 	}
 }
 
@@ -64,8 +67,11 @@ type connKey struct {
 	srcID, dstID     flow.Identity
 }
 
+// conn is kept small (the tracker holds up to 65,536): connections are
+// remembered by a 64-bit hash of their connKey, where a collision between
+// two live connections (odds around 1e-10 at full size) would merge them.
 type conn struct {
-	last     time.Time
+	last     int64  // unix nanoseconds; 0 unknown
 	units    uint32 // flows counted for this connection
 	l7reqs   uint32 // L7 requests seen at l7dir
 	l7dir    flow.Direction
@@ -117,20 +123,25 @@ func (t *Tracker) Observe(r *Response) flow.Counts {
 		k.srcPort, k.dstPort = f.DstPort, f.SrcPort
 		k.srcID, k.dstID = k.dstID, k.srcID
 	}
-	c, ok := t.lookup(k)
+	h := maphash.Comparable(t.seed, k)
+	c, ok := t.lookup(h)
 	life := t.OtherLifetime
 	if f.Protocol == flow.ProtoTCP {
 		life = t.TCPLifetime
 	}
+	var now int64
+	if !f.Time.IsZero() {
+		now = f.Time.UnixNano()
+	}
 	syn := r.TCPFlags&(FlagSYN|FlagACK) == FlagSYN
-	if ok && ((!f.Time.IsZero() && !c.last.IsZero() && f.Time.Sub(c.last) > life) || (syn && !f.IsReply && c.closed)) {
+	if ok && ((now != 0 && c.last != 0 && time.Duration(now-c.last) > life) || (syn && !f.IsReply && c.closed)) {
 		ok = false
 	}
 	if !ok {
 		c = conn{}
 	}
-	if f.Time.After(c.last) {
-		c.last = f.Time
+	if now > c.last {
+		c.last = now
 	}
 	if r.TCPFlags&(FlagFIN|FlagRST) != 0 {
 		c.closed = true
@@ -169,7 +180,7 @@ func (t *Tracker) Observe(r *Response) flow.Counts {
 			out.Verdict = 1
 		}
 	}
-	t.store(k, c)
+	t.store(h, c)
 	return out
 }
 
@@ -180,7 +191,7 @@ func isRequest(f *flow.Flow) bool {
 	return f.HTTP != nil && f.HTTP.Method != "" && f.HTTP.Code == 0
 }
 
-func (t *Tracker) lookup(k connKey) (conn, bool) {
+func (t *Tracker) lookup(k uint64) (conn, bool) {
 	if c, ok := t.cur[k]; ok {
 		return c, true
 	}
@@ -191,9 +202,16 @@ func (t *Tracker) lookup(k connKey) (conn, bool) {
 	return conn{}, false
 }
 
-func (t *Tracker) store(k connKey, c conn) {
+func (t *Tracker) store(k uint64, c conn) {
 	if _, ok := t.cur[k]; !ok && len(t.cur) >= max(t.MaxConnections/2, 1) {
-		t.prev, t.cur = t.cur, make(map[connKey]conn, len(t.cur))
+		// Recycle the old generation's map: a fresh one per swap was most
+		// of the garbage a long stream made.
+		old := t.prev
+		if old == nil {
+			old = make(map[uint64]conn, len(t.cur))
+		}
+		clear(old)
+		t.prev, t.cur = t.cur, old
 	}
 	t.cur[k] = c
 }
