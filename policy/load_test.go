@@ -309,3 +309,47 @@ func TestOriginPosition(t *testing.T) {
 		}
 	}
 }
+
+// What "kubectl get cnp -A -o yaml" prints loads as it is.
+func TestLoadKubectlExport(t *testing.T) {
+	src := `apiVersion: v1
+items:
+- apiVersion: cilium.io/v2
+  kind: CiliumNetworkPolicy
+  metadata:
+    annotations:
+      kubectl.kubernetes.io/last-applied-configuration: |
+        {"apiVersion":"cilium.io/v2","kind":"CiliumNetworkPolicy"}
+    creationTimestamp: "2026-11-20T10:00:00Z"
+    finalizers: [example.com/keep]
+    generation: 2
+    managedFields:
+    - apiVersion: cilium.io/v2
+      fieldsType: FieldsV1
+      fieldsV1: {f:spec: {}}
+      manager: kubectl-client-side-apply
+      operation: Update
+      time: 2026-11-20T10:00:00Z
+    name: web-to-api
+    namespace: shop
+    ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: owner, uid: 1234}]
+    resourceVersion: "4711"
+    uid: 0b6a4c1e-0000-4000-8000-000000000001
+  spec:
+    endpointSelector: {matchLabels: {app: api}}
+    ingress: [{fromEndpoints: [{matchLabels: {app: web}}]}]
+  status:
+    conditions:
+    - {lastTransitionTime: "2026-11-20T10:00:01Z", message: Policy validation succeeded, status: "True", type: Valid}
+kind: List
+metadata:
+  resourceVersion: ""
+`
+	ps, err := LoadBytes("export.yaml", []byte(src))
+	if err != nil || len(ps) != 1 || ps[0].Metadata.Generation != 2 || len(ps[0].Status) == 0 {
+		t.Fatalf("%v %+v", err, ps)
+	}
+	if err := Validate(ps[0]); err != nil {
+		t.Error(err)
+	}
+}

@@ -70,6 +70,14 @@ type ObjectMeta struct {
 	Generation        int64           `json:"generation,omitempty"`
 	CreationTimestamp json.RawMessage `json:"creationTimestamp,omitempty"`
 	ManagedFields     json.RawMessage `json:"managedFields,omitempty"`
+	// The rest of Kubernetes ObjectMeta, so that any exported object
+	// loads under the strict loader; posture never interprets them.
+	GenerateName               string          `json:"generateName,omitempty"`
+	SelfLink                   string          `json:"selfLink,omitempty"`
+	DeletionTimestamp          json.RawMessage `json:"deletionTimestamp,omitempty"`
+	DeletionGracePeriodSeconds *int64          `json:"deletionGracePeriodSeconds,omitempty"`
+	OwnerReferences            json.RawMessage `json:"ownerReferences,omitempty"`
+	Finalizers                 []string        `json:"finalizers,omitempty"`
 }
 
 // Rule is one policy rule (a CNP's spec or an element of specs).
