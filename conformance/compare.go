@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -66,6 +67,8 @@ func (d Disagreement) Reproducer() string {
 	fmt.Fprintf(&b, "# flow: %s -> %s %s/%d\n", d.Flow.Source.String(), d.Flow.Destination.String(), d.Flow.Protocol, d.Flow.Port())
 	fmt.Fprintf(&b, "#   source labels:      %s\n", strings.Join(d.Flow.Source.Labels.Strings(), " "))
 	fmt.Fprintf(&b, "#   destination labels: %s\n", strings.Join(d.Flow.Destination.Labels.Strings(), " "))
+	fj, _ := json.Marshal(d.Flow)
+	fmt.Fprintf(&b, "# kind: %s\n# flow-json: %s\n", d.Kind(), fj)
 	b.WriteString(casePolicyYAML(d.Policies))
 	return b.String()
 }
@@ -80,4 +83,20 @@ func enforcedDirections(f *flow.Flow) int {
 		n++
 	}
 	return n
+}
+
+// Kind summarizes a disagreement for counting: direction, the identity
+// classes of both ends and the two verdicts.
+func (d Disagreement) Kind() string {
+	return fmt.Sprintf("%s %s->%s cilium=%s posture=%s", d.Direction, class(&d.Flow.Source), class(&d.Flow.Destination), verdictWord(d.Cilium), verdictWord(d.Posture))
+}
+
+func class(ep *flow.Endpoint) string {
+	switch {
+	case ep.Identity.IsReserved():
+		return "reserved:" + ep.Identity.ReservedName()
+	case ep.Identity >= flow.IdentityMinLocal:
+		return "cidr"
+	}
+	return "pod"
 }

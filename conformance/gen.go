@@ -52,13 +52,16 @@ var ports = []int{53, 80, 443, 8080, 9090}
 func (g *Generator) flow() flow.Flow {
 	pods := g.U.Pods()
 	var src, dst Peer
-	// At least one end is a pod, so that one direction is enforced.
+	// At least one end enforces policy; mostly pod to pod.
 	if g.chance(0.6) {
 		src, dst = pick(g, pods), pick(g, pods)
-	} else if g.chance(0.5) {
-		src, dst = pick(g, pods), pick(g, g.U.Peers)
 	} else {
-		src, dst = pick(g, g.U.Peers), pick(g, pods)
+		for {
+			src, dst = pick(g, g.U.Peers), pick(g, g.U.Peers)
+			if Enforcing(&src.Endpoint) || Enforcing(&dst.Endpoint) {
+				break
+			}
+		}
 	}
 	f := flow.Flow{Source: src.Endpoint, Destination: dst.Endpoint}
 	switch r := g.intn(10); {

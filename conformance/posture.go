@@ -13,7 +13,13 @@ type PostureEngine struct{ e *policy.Engine }
 
 // NewPostureEngine compiles ps as written (not as enforced).
 func NewPostureEngine(ps []*policy.Policy) (*PostureEngine, error) {
-	e, err := policy.Compile(ps, policy.CompileOptions{ClusterName: ClusterName})
+	return NewPostureEngineWith(ps, policy.CompileOptions{ClusterName: ClusterName})
+}
+
+// NewPostureEngineWith compiles with other options (the mutation checks
+// use it to prove the comparison can fail).
+func NewPostureEngineWith(ps []*policy.Policy, opts policy.CompileOptions) (*PostureEngine, error) {
+	e, err := policy.Compile(ps, opts)
 	if err != nil {
 		return nil, fmt.Errorf("posture compile: %w", err)
 	}

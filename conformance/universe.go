@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/cilium/cilium/pkg/identity"
@@ -41,10 +43,36 @@ type Namespace struct {
 // are drawn so that some contain them and some carve them out.
 var WorldIPs = []string{"10.0.0.5", "10.1.2.3", "10.1.200.9", "192.168.1.10", "203.0.113.7", "203.0.113.200", "8.8.8.8"}
 
-// NewUniverse builds namespaces, pods (labels derived by flow.PodIdentity,
-// as posture derives them from Kubernetes objects), every reserved
-// identity, and a CIDR identity per world IP.
-func NewUniverse() *Universe {
+// PodSpec is a pod as Kubernetes describes it.
+type PodSpec struct {
+	Namespace, ServiceAccount string
+	Labels                    map[string]string
+	// NamespaceLabels are added to the namespace's labels.
+	NamespaceLabels map[string]string
+}
+
+// DefaultPods are the pods of the generated cluster.
+var DefaultPods = []PodSpec{
+	{Namespace: "shop", ServiceAccount: "web", Labels: map[string]string{"app": "web", "role": "frontend"}},
+	{Namespace: "shop", ServiceAccount: "api", Labels: map[string]string{"app": "api", "role": "backend"}},
+	{Namespace: "shop", ServiceAccount: "default", Labels: map[string]string{"app": "db"}},
+	{Namespace: "shop", ServiceAccount: "default", Labels: map[string]string{"app": "api", "role": "backend", "version": "v2"}},
+	{Namespace: "payments", ServiceAccount: "api", Labels: map[string]string{"app": "api", "role": "backend"}},
+	{Namespace: "payments", ServiceAccount: "default", Labels: map[string]string{"app": "web"}},
+	{Namespace: "payments", ServiceAccount: "default", Labels: map[string]string{"app": "worker", "role": "batch", "pod-template-hash": "5d8f"}},
+	{Namespace: "kube-system", ServiceAccount: "coredns", Labels: map[string]string{"k8s-app": "kube-dns"}},
+	{Namespace: "kube-system", ServiceAccount: "default", Labels: map[string]string{"app": "web", "role": "frontend"}},
+}
+
+// NewUniverse builds the generated cluster: namespaces, DefaultPods,
+// every reserved identity, and a CIDR identity per world IP.
+func NewUniverse() *Universe { return NewUniverseWith(DefaultPods) }
+
+// NewUniverseWith builds a universe from pods (labels derived by
+// flow.PodIdentity, as posture derives them from Kubernetes objects). Pod
+// IPs lie inside CIDRs the generator uses, so CIDR rules that wrongly
+// matched pods would show.
+func NewUniverseWith(pods []PodSpec) *Universe {
 	configureCilium() // CIDR identity labels depend on the IP families
 	u := &Universe{ciliumIDs: map[flow.Identity]*identity.Identity{}}
 	u.Namespaces = []Namespace{
@@ -52,33 +80,32 @@ func NewUniverse() *Universe {
 		{"payments", map[string]string{"kubernetes.io/metadata.name": "payments", "team": "b"}},
 		{"kube-system", map[string]string{"kubernetes.io/metadata.name": "kube-system"}},
 	}
-	type pod struct {
-		ns, sa string
-		lbls   map[string]string
-	}
-	pods := []pod{
-		{"shop", "web", map[string]string{"app": "web", "role": "frontend"}},
-		{"shop", "api", map[string]string{"app": "api", "role": "backend"}},
-		{"shop", "default", map[string]string{"app": "db"}},
-		{"shop", "default", map[string]string{"app": "api", "role": "backend", "version": "v2"}},
-		{"payments", "api", map[string]string{"app": "api", "role": "backend"}},
-		{"payments", "default", map[string]string{"app": "web"}},
-		{"payments", "default", map[string]string{"app": "worker", "role": "batch", "pod-template-hash": "5d8f"}},
-		{"kube-system", "coredns", map[string]string{"k8s-app": "kube-dns"}},
-		{"kube-system", "default", map[string]string{"app": "web", "role": "frontend"}},
+	for _, p := range pods {
+		i := slices.IndexFunc(u.Namespaces, func(n Namespace) bool { return n.Name == p.Namespace })
+		if i < 0 {
+			u.Namespaces = append(u.Namespaces, Namespace{p.Namespace, map[string]string{"kubernetes.io/metadata.name": p.Namespace}})
+			i = len(u.Namespaces) - 1
+		}
+		maps.Copy(u.Namespaces[i].Labels, p.NamespaceLabels)
 	}
 	nsLabels := map[string]map[string]string{}
 	for _, ns := range u.Namespaces {
 		nsLabels[ns.Name] = ns.Labels
 	}
+	seen := map[string]bool{}
 	for i, p := range pods {
 		id := flow.Identity(1000 + i)
 		ls := flow.PodIdentity{
-			Namespace: p.ns, ServiceAccount: p.sa, Cluster: ClusterName,
-			PodLabels: p.lbls, NamespaceLabels: nsLabels[p.ns],
+			Namespace: p.Namespace, ServiceAccount: p.ServiceAccount, Cluster: ClusterName,
+			PodLabels: p.Labels, NamespaceLabels: nsLabels[p.Namespace],
 		}.IdentityLabels()
+		if seen[ls.Key()] {
+			continue // one identity per label set, as Cilium allocates
+		}
+		seen[ls.Key()] = true
 		u.add(Peer{Pod: true, Endpoint: flow.Endpoint{
-			Identity: id, Namespace: p.ns, Pod: fmt.Sprintf("%s-%d", p.lbls["app"]+p.lbls["k8s-app"], i), Labels: ls,
+			Identity: id, Namespace: p.Namespace, Pod: fmt.Sprintf("%s-%d", p.Labels["app"]+p.Labels["k8s-app"], i), Labels: ls,
+			IP: fmt.Sprintf("10.1.%d.%d", 5+i/250, 1+i%250),
 		}})
 	}
 	// Reserved identities take their labels from Cilium (kube-apiserver
