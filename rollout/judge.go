@@ -28,7 +28,31 @@ type Judge interface {
 // measured before anything is enforced.
 type Compiler func(ps []*policy.Policy, asEnforced bool) (Judge, error)
 
-// DefaultCompiler is the evaluator the gates use unless told otherwise.
+// DefaultCompiler is the policy package's evaluator, with Cilium's
+// semantics (namespace scoping, entities, CIDR except, FQDN, L7, deny
+// precedence, per-direction default deny).
 func DefaultCompiler(ps []*policy.Policy, asEnforced bool) (Judge, error) {
-	return StandinCompiler(ps, asEnforced)
+	e, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: asEnforced})
+	if err != nil {
+		return nil, err
+	}
+	return engineJudge{e}, nil
+}
+
+type engineJudge struct{ e *policy.Engine }
+
+func (j engineJudge) Judge(f *flow.Flow) Judgement {
+	r := j.e.Evaluate(f)
+	out := Judgement{
+		Allowed:        r.Verdict.Allows(),
+		EgressAllowed:  r.Egress.Decision.Allows(),
+		IngressAllowed: r.Ingress.Decision.Allows(),
+	}
+	switch {
+	case !out.EgressAllowed:
+		out.Direction, out.Reason = "egress", r.Egress.Reason
+	case !out.IngressAllowed:
+		out.Direction, out.Reason = "ingress", r.Ingress.Reason
+	}
+	return out
 }
