@@ -271,6 +271,12 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 	newIDs, newPairs := newPeers(in.Edges, quietStart)
 	for i := range in.Edges {
 		e := &in.Edges[i]
+		if onlyDropped(e) {
+			// Traffic that never got through (something already drops
+			// it) cannot break; it neither counts against coverage nor
+			// as would-deny.
+			continue
+		}
 		n := max(e.Flows, 1)
 		w, e2 := judgeEdge(asWritten, e), judgeEdge(asEnforced, e)
 		srcW, dstW := wl.of(&e.Source), wl.of(&e.Destination)
@@ -466,6 +472,18 @@ func enforcementSubjects(p *NamespacePlan, cur, tgt Snapshot) map[subject]bool {
 		}
 	}
 	return out
+}
+
+func onlyDropped(e *flow.Edge) bool {
+	if e.Verdicts[flow.VerdictDropped] == 0 {
+		return false
+	}
+	for v, n := range e.Verdicts {
+		if v != flow.VerdictDropped && n > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // judgeEdge judges every representative flow of an edge; the edge is

@@ -21,8 +21,13 @@ type NamespacePlan struct {
 	// Baseline is the transitional allow-within-namespace set, removed by
 	// the final promotion (to done).
 	Baseline []*policy.Policy
-	// Platform allows DNS, the API server and host probes for every pod.
+	// Platform allows DNS, the API server and host probes. A platform
+	// policy labelled posture.dev/workload follows that workload's
+	// enforcement in the directions it has rules for.
 	Platform []*policy.Policy
+	// PlatformL7 replaces same-named platform policies once a workload
+	// reaches l7 (DNS lookups narrowed to the observed names).
+	PlatformL7 []*policy.Policy
 	// Workloads hold the narrow allows of each workload, in rollout order.
 	Workloads []WorkloadPlan
 }
@@ -95,6 +100,9 @@ func (p *NamespacePlan) Validate() error {
 	if err := check(PartPlatform, "", p.Platform); err != nil {
 		return err
 	}
+	if err := check(PartPlatform, "l7", p.PlatformL7); err != nil {
+		return err
+	}
 	for _, w := range p.Workloads {
 		if w.Name == "" {
 			return fmt.Errorf("plan %s: workload without a name", p.Namespace)
@@ -126,8 +134,19 @@ func Desired(p *NamespacePlan, s Snapshot) []*policy.Policy {
 		}
 	}
 	if s.Stage >= StagePlatform {
-		for _, pol := range p.Platform {
-			out = append(out, stamp(p.Namespace, pol, PartPlatform, "", StagePlatform, DirectionEnforced{}))
+		platform := p.Platform
+		if anyAtL7(s) && len(p.PlatformL7) > 0 {
+			platform = replaceByName(p.Platform, p.PlatformL7)
+		}
+		for _, pol := range platform {
+			var enf DirectionEnforced
+			w := pol.Metadata.Labels[LabelWorkload]
+			if ws, ok := s.Workloads[w]; ok && w != "" {
+				enf = ws.Enforced
+				enf.Ingress = enf.Ingress && hasRules(pol, false)
+				enf.Egress = enf.Egress && hasRules(pol, true)
+			}
+			out = append(out, stamp(p.Namespace, pol, PartPlatform, w, StagePlatform, enf))
 		}
 	}
 	for _, w := range p.Workloads {
@@ -145,6 +164,51 @@ func Desired(p *NamespacePlan, s Snapshot) []*policy.Policy {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Metadata.Name < out[j].Metadata.Name })
 	return out
+}
+
+func anyAtL7(s Snapshot) bool {
+	for _, ws := range s.Workloads {
+		if ws.Stage >= StageL7 {
+			return true
+		}
+	}
+	return false
+}
+
+// replaceByName returns base with same-named policies swapped for those
+// in repl, and repl's others appended.
+func replaceByName(base, repl []*policy.Policy) []*policy.Policy {
+	byName := map[string]*policy.Policy{}
+	for _, p := range repl {
+		byName[p.Metadata.Name] = p
+	}
+	var out []*policy.Policy
+	for _, p := range base {
+		if r, ok := byName[p.Metadata.Name]; ok {
+			out = append(out, r)
+			delete(byName, p.Metadata.Name)
+			continue
+		}
+		out = append(out, p)
+	}
+	for _, p := range repl {
+		if _, ok := byName[p.Metadata.Name]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func hasRules(p *policy.Policy, egress bool) bool {
+	for _, r := range p.Rules() {
+		if egress && (len(r.Egress) > 0 || len(r.EgressDeny) > 0) {
+			return true
+		}
+		if !egress && (len(r.Ingress) > 0 || len(r.IngressDeny) > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // stamp copies pol into the namespace with posture's labels and the
