@@ -23,8 +23,8 @@ func stepVerify(ctx context.Context, e *env) error {
 	}
 	var out bytes.Buffer
 	s := cmdutil.Streams{In: e.s.In, Out: &out, Err: e.s.Err}
-	fmt.Fprintf(e.s.Out, "$ posture verify --policies %s --flows %s --as-enforced\n", e.policies, e.evidence)
-	sum, err := verify.Run(ctx, s, verify.Options{Policies: e.policies, Flows: e.evidence, AsEnforced: true, Output: "table"})
+	fmt.Fprintf(e.s.Out, "$ posture verify --policies %s --flows %s --as-enforced --denied-only\n", e.policies, e.evidence)
+	sum, err := verify.Run(ctx, s, verify.Options{Policies: e.policies, Flows: e.evidence, AsEnforced: true, Output: "table", DeniedOnly: true})
 	var ee *cmdutil.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return err
@@ -39,9 +39,9 @@ func stepVerify(ctx context.Context, e *env) error {
 		fmt.Fprintln(e.s.Out, l)
 	}
 	if sum.Denied > 0 {
-		fmt.Fprintf(e.s.Out, "The suggestion would deny %d observed flow(s); see the rows above.\n", sum.Denied)
+		fmt.Fprintf(e.s.Out, "With default deny enforced, the suggestion would deny the %d flow(s) listed above and allow the other %d.\n", sum.Denied, sum.Allowed)
 	} else {
-		fmt.Fprintln(e.s.Out, "Every observed flow is allowed by the suggestion, even with default deny enforced.")
+		fmt.Fprintf(e.s.Out, "All %d observed flows are allowed by the suggestion, even with default deny enforced.\n", sum.Allowed)
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ type Options struct {
 	AsEnforced bool
 	Output     string // "table" or "json"
 	FailOnDeny bool
+	// DeniedOnly lists only the flows that would be denied; the summary
+	// still counts every flow.
+	DeniedOnly bool
 }
 
 // Summary counts flows by outcome, weighted by each record's count.
@@ -61,6 +64,7 @@ line goes to stderr.`,
 	cmd.Flags().StringVar(&o.Flows, "flows", "", "evidence file or directory, or - for stdin (required)")
 	cmd.Flags().BoolVar(&o.AsEnforced, "as-enforced", false, "evaluate as if every policy set enableDefaultDeny true in both directions")
 	cmd.Flags().BoolVar(&o.FailOnDeny, "fail-on-deny", false, "exit 1 when any flow is denied")
+	cmd.Flags().BoolVar(&o.DeniedOnly, "denied-only", false, "list only denied flows (the summary counts all)")
 	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("policies")
 	_ = cmd.MarkFlagRequired("flows")
@@ -96,6 +100,9 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 			sum.Denied += weight
 		}
 		sum.Records++
+		if o.DeniedOnly && r.Verdict.Allows() {
+			return nil
+		}
 		return w.write(row{item: it, flow: f, weight: weight, result: r})
 	}
 	stats, err := evidence.Scan(ctx, o.Flows, s.In, func(it evidence.Item) error {

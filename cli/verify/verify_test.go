@@ -157,6 +157,14 @@ func TestVerifyTable(t *testing.T) {
 		t.Errorf("--fail-on-deny: err %v, want exit 1", err)
 	}
 
+	out, _, err = run(t, "--policies", pol, "--flows", ev, "--denied-only")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 1+4+1 || lines[5] != "15 allowed, 4 denied" {
+		t.Errorf("--denied-only: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "connection tracking") {
+		t.Errorf("--denied-only listed an allowed flow:\n%s", out)
+	}
+
 	// As enforced, the metadata deny policy's enableDefaultDeny false no
 	// longer matters here; the verdicts stay the same.
 	out, _, err = run(t, "--policies", pol, "--flows", ev, "--as-enforced")
