@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,4 +149,34 @@ func TestLintHintsAndPositions(t *testing.T) {
 		return
 	}
 	t.Errorf("no namespace-label finding:\n%s", describeFindings(rep.Findings))
+}
+
+// A broken file does not stop the others from being linted.
+func TestLintPathKeepsGoing(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"a-broken.yaml":  "apiVersion: cilium.io/v2\nkind: [\n",
+		"b-ok.yaml":      lintDoc("a", "p", "  endpointSelector: {}\n  ingress:\n  - fromEntities: [world]\n"),
+		"c-notutf8.json": "{\"kind\": \"\xff\"}",
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := LintPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, filepath.Base(f.File)+":"+strconv.Itoa(f.Line)+":"+f.Rule)
+	}
+	want := []string{"a-broken.yaml:2:yaml-syntax", "b-ok.yaml:9:broad-entity", "c-notutf8.json:1:file"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+	if len(rep.Files) != 3 || len(rep.Policies) != 1 {
+		t.Errorf("files %v policies %d", rep.Files, len(rep.Policies))
+	}
 }
