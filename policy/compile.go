@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/posture-dev/posture/flow"
@@ -73,6 +74,9 @@ type entry struct {
 	reasonL4    string // allowed at L4, L7 not checkable
 	reasonL7    string // L7 rejected
 	reasonNamed string
+	// Hints for default deny when the rule's peers could not be decided.
+	reasonUnresolved string
+	reasonNoNames    string
 }
 
 // Compile resolves a policy set once, so that Evaluate is fast. It fails
@@ -297,6 +301,14 @@ func (e *Engine) addEntry(en *entry) {
 				", which cannot be resolved from flow records; treated as no match"
 			break
 		}
+	}
+	if len(en.unresolved) > 0 {
+		en.reasonUnresolved = "default deny: " + name + " allows " + strings.Join(en.unresolved, ", ") +
+			" on this port, which posture cannot resolve from flow records (treated as selecting nothing)"
+	}
+	if len(en.fqdnSels) > 0 {
+		en.reasonNoNames = "default deny: the flow names no DNS name for this address, so the toFQDNs of " + name +
+			" cannot match it (Cilium only allows addresses it saw in DNS answers)"
 	}
 	e.entries = append(e.entries, en)
 }

@@ -292,6 +292,19 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 	case named != nil:
 		return DirectionResult{Decision: DefaultDenied, Reason: named.reasonNamed}
 	}
+	// Rules on this port whose peers cannot be decided from the flow
+	// record deserve a mention: the verdict may be wrong for them.
+	for _, en := range dp.allow {
+		if !en.matchL4(proto, port) {
+			continue
+		}
+		switch {
+		case len(en.unresolved) > 0:
+			return DirectionResult{Decision: DefaultDenied, Reason: en.reasonUnresolved}
+		case len(en.fqdnSels) > 0 && peer.id.world && len(peer.names) == 0:
+			return DirectionResult{Decision: DefaultDenied, Reason: en.reasonNoNames}
+		}
+	}
 	return DirectionResult{Decision: DefaultDenied, Reason: dp.reasonDefault}
 }
 

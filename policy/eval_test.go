@@ -274,7 +274,7 @@ func TestEvaluateCIDRAndFQDN(t *testing.T) {
 		{name: "* does not cross dots", flow: tcp(cr, world("1.2.3.4", "a.img.cdn.example.net"), 443), egress: DefaultDenied, ingress: NotSelected},
 		{name: "** matches several labels", flow: tcp(cr, world("1.2.3.4", "a.b.deep.example.org"), 8443), egress: Allowed, ingress: NotSelected},
 		{name: "** needs at least one label", flow: tcp(cr, world("1.2.3.4", "deep.example.org"), 8443), egress: DefaultDenied, ingress: NotSelected},
-		{name: "no names known", flow: tcp(cr, world("1.2.3.4"), 443), egress: DefaultDenied, ingress: NotSelected},
+		{name: "no names known", flow: tcp(cr, world("1.2.3.4"), 443), egress: DefaultDenied, ingress: NotSelected, reason: "names no DNS name"},
 	})
 }
 
@@ -429,4 +429,19 @@ func TestEvaluateConcurrent(t *testing.T) {
 	for msg := range errs {
 		t.Error(msg)
 	}
+}
+
+func TestEvaluateUnresolvablePeers(t *testing.T) {
+	ps := []*Policy{cnp(t, "r", "svc", `{"endpointSelector": {"matchLabels": {"app": "reporter"}},
+		"egress": [{"toServices": [{"k8sService": {"serviceName": "clickhouse", "namespace": "observability"}}],
+		            "toPorts": [{"ports": [{"port": "9000", "protocol": "TCP"}]}]}]}`)}
+	rep := pod("r", "app=reporter")
+	runCases(t, ps, []evalCase{
+		// Cilium would treat a toServices rule it cannot resolve as
+		// selecting the Service's backends only, never every peer.
+		{name: "toServices selects nothing from flows alone", flow: tcp(rep, pod("observability", "app=clickhouse"), 9000),
+			egress: DefaultDenied, ingress: NotSelected, reason: "toServices"},
+		{name: "other ports get the plain reason", flow: tcp(rep, pod("observability", "app=clickhouse"), 22),
+			egress: DefaultDenied, ingress: NotSelected, reason: "no rule allows this peer on this port"},
+	})
 }
