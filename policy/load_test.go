@@ -55,6 +55,8 @@ func TestLoadErrorsNameFileLineAndField(t *testing.T) {
 			[]string{`p.yaml:11:3: spec.enableDefaultDeny: expected a mapping, got a list`}},
 		{"object where list", cnpHead + "  ingress:\n    fromEntities: [world]\n",
 			[]string{`p.yaml:11:5: spec.ingress: expected a list, got a mapping`}},
+		{"YAML 1.1 boolean as label value", strings.Replace(cnpHead, "app: api", "enabled: yes", 1) + "  ingress: [{}]\n",
+			[]string{`p.yaml:9:16: spec.endpointSelector.matchLabels.enabled: expected a string, got yes, which kubectl reads as a boolean`}},
 		{"bool as string", cnpHead + "  enableDefaultDeny:\n    ingress: \"no\"\n  ingress: [{}]\n",
 			[]string{`p.yaml:11:14: spec.enableDefaultDeny.ingress: expected a boolean, got string "no"`}},
 		{"duplicate key", cnpHead + "  ingress: []\n  ingress: [{}]\n",

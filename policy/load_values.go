@@ -19,6 +19,16 @@ func listHint(n *yaml.Node) string {
 	return ""
 }
 
+// yaml11Bool reports whether YAML 1.1 (kubectl's YAML reader) resolves
+// the plain scalar s to a boolean.
+func yaml11Bool(s string) bool {
+	switch s {
+	case "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF":
+		return true
+	}
+	return false
+}
+
 // zeroJSON is the JSON value that decodes to the zero value of t, used as
 // a placeholder for list elements that were wrong.
 func zeroJSON(t reflect.Type) any {

@@ -305,6 +305,13 @@ func (w *walker) value(n *yaml.Node, t reflect.Type, path string) any {
 		return out
 	case reflect.String:
 		if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+			if n.Style == 0 && yaml11Bool(n.Value) {
+				// kubectl reads YAML 1.1, where this plain word is a
+				// boolean, and the API server then rejects it.
+				w.errorAt(n, path, CodeWrongType, fmt.Sprintf("quote the value: %q", n.Value),
+					"expected a string, got %s, which kubectl reads as a boolean", n.Value)
+				return n.Value
+			}
 			return n.Value
 		}
 		hint := ""
