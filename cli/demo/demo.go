@@ -18,6 +18,7 @@ type env struct {
 	// Paths filled in by earlier steps for later ones.
 	evidence string // posture JSONL evidence
 	policies string // suggested target policy set (directory)
+	status   string // rollout status JSON (rollout step), for the report
 }
 
 type step struct {
