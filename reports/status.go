@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"github.com/posture-dev/posture/rollout"
 )
@@ -32,7 +33,11 @@ func ReadStatus(name string, r io.Reader) (*rollout.Status, error) {
 		return nil, statusError(name, data, err)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%s:%s: unexpected data after the status document", name, position(data, dec.InputOffset()))
+		off := dec.InputOffset()
+		for off < int64(len(data)) && strings.ContainsRune(" \t\r\n", rune(data[off])) {
+			off++
+		}
+		return nil, fmt.Errorf("%s:%s: unexpected data after the status document", name, position(data, off))
 	}
 	if st.GeneratedAt.IsZero() {
 		return nil, fmt.Errorf("%s: field generatedAt: missing (is this a rollout status document?)", name)
@@ -50,7 +55,8 @@ func statusError(name string, data []byte, err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Errorf("%s:%s: %v", name, position(data, syn.Offset), syn)
+		// Offset counts the offending byte; point at it.
+		return fmt.Errorf("%s:%s: %v", name, position(data, syn.Offset-1), syn)
 	case errors.As(err, &typ):
 		return fmt.Errorf("%s:%s: field %s: cannot use JSON %s as %s", name, position(data, typ.Offset), typ.Field, typ.Value, typ.Type)
 	case errors.Is(err, io.EOF):

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -30,6 +31,7 @@ func WriteTable(w io.Writer, r *Report) error {
 type tableWriter struct {
 	w    *bufio.Writer
 	opts Options
+	tb   *tablewriter.Table
 }
 
 const (
@@ -68,14 +70,22 @@ func (t *tableWriter) gate(pass bool) string {
 }
 
 func (t *tableWriter) table(header []string, rows [][]string) error {
-	tb := tablewriter.NewTable(t.w,
-		tablewriter.WithEastAsian(tw.Off),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
-		tablewriter.WithHeaderAutoWrap(tw.WrapNone),
-		tablewriter.WithTrimSpace(tw.Off),
-	)
+	// One tablewriter.Table serves every table of the report: creating
+	// one allocates caches that cost more than rendering a small table.
+	if t.tb == nil {
+		t.tb = tablewriter.NewTable(t.w,
+			tablewriter.WithEastAsian(tw.Off),
+			tablewriter.WithHeaderAutoFormat(tw.Off),
+			tablewriter.WithHeaderAlignment(tw.AlignLeft),
+			tablewriter.WithRowAutoWrap(tw.WrapNone),
+			tablewriter.WithHeaderAutoWrap(tw.WrapNone),
+			tablewriter.WithTrimSpace(tw.Off),
+			tablewriter.WithStringerCacheCustom(noCache{}),
+		)
+	} else {
+		t.tb.Reset()
+	}
+	tb := t.tb
 	// Wrapping is done here rather than by tablewriter so the table is
 	// exactly as wide as the terminal allows.
 	if caps := fitColumns(header, rows, t.opts.Width); caps != nil {
@@ -373,3 +383,11 @@ func (t *tableWriter) namespace(nr *NamespaceReport) error {
 	}
 	return nil
 }
+
+// noCache stands in for tablewriter's Stringer cache: cells here are plain
+// strings, and purging the default cache on every Reset reallocates it.
+type noCache struct{}
+
+func (noCache) Add(reflect.Type, reflect.Value) bool        { return false }
+func (noCache) Get(reflect.Type) (v reflect.Value, ok bool) { return v, false }
+func (noCache) Purge()                                      {}
