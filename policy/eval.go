@@ -301,7 +301,7 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 		switch {
 		case len(en.unresolved) > 0:
 			return DirectionResult{Decision: DefaultDenied, Reason: en.reasonUnresolved}
-		case len(en.fqdnSels) > 0 && peer.id.world && len(peer.names) == 0:
+		case len(en.fqdnSels) > 0 && peer.id.world && len(peer.names) == 0 && peer.id.fqdnBits == nil:
 			return DirectionResult{Decision: DefaultDenied, Reason: en.reasonNoNames}
 		}
 	}

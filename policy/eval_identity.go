@@ -26,7 +26,10 @@ type identity struct {
 	host      bool
 	localhost bool // carries reserved:host (allow-localhost applies)
 	world     bool // outside the cluster: CIDR and FQDN selectors apply
-	init      bool
+	// fqdnBits marks the FQDN selectors named by the identity's fqdn:
+	// labels (an address Cilium learned through that selector).
+	fqdnBits []uint64
+	init     bool
 
 	once sync.Once
 	pol  *subjectPolicy
@@ -172,6 +175,22 @@ func (e *Engine) resolve(ep *flow.Endpoint) *identity {
 		// remote-node, kube-apiserver, unmanaged: not endpoints here.
 	default:
 		id.endpoint = ls.Has(flow.SourceK8s, keyNamespace)
+	}
+
+	if id.world {
+		for _, l := range ls {
+			if l.Source != flow.SourceFQDN {
+				continue
+			}
+			for j := range e.fqdns {
+				if e.fqdns[j].label == l.Key {
+					if id.fqdnBits == nil {
+						id.fqdnBits = make([]uint64, (len(e.fqdns)+63)/64)
+					}
+					setBit(id.fqdnBits, int32(j))
+				}
+			}
+		}
 	}
 
 	id.bits = make([]uint64, e.nWords)
@@ -390,6 +409,11 @@ func (e *Engine) matchPeer(en *entry, p *peerView, reqs []int32) bool {
 		}
 	}
 	if p.id.world && len(en.fqdnSels) > 0 {
+		for _, s := range en.fqdnSels {
+			if hasBit(p.id.fqdnBits, s) {
+				return true
+			}
+		}
 		for _, name := range p.names {
 			for _, s := range en.fqdnSels {
 				if e.nameMatches(name, s) {

@@ -87,6 +87,13 @@ func naiveDirection(e *Engine, subj, peer *identity, peerEP *flow.Endpoint, f *f
 					return true
 				}
 			}
+			for _, l := range peer.labels {
+				for _, s := range en.fqdnSels {
+					if l.Source == flow.SourceFQDN && e.fqdns[s].label == l.Key {
+						return true
+					}
+				}
+			}
 			for _, n := range peerEP.Names {
 				for _, s := range en.fqdnSels {
 					if e.fqdns[s].matches(fqdnName(n)) {

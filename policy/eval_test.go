@@ -275,6 +275,10 @@ func TestEvaluateCIDRAndFQDN(t *testing.T) {
 		{name: "** matches several labels", flow: tcp(cr, world("1.2.3.4", "a.b.deep.example.org"), 8443), egress: Allowed, ingress: NotSelected},
 		{name: "** needs at least one label", flow: tcp(cr, world("1.2.3.4", "deep.example.org"), 8443), egress: DefaultDenied, ingress: NotSelected},
 		{name: "no names known", flow: tcp(cr, world("1.2.3.4"), 443), egress: DefaultDenied, ingress: NotSelected, reason: "names no DNS name"},
+		{name: "the fqdn: identity label of a selector", flow: tcp(cr, flow.Endpoint{Identity: flow.IdentityMinLocal + 9, IP: "5.5.5.5",
+			Labels: flow.NewLabels("fqdn:*.cdn.example.net", "reserved:world")}, 443), egress: Allowed, ingress: NotSelected},
+		{name: "an fqdn: label of another selector", flow: tcp(cr, flow.Endpoint{Identity: flow.IdentityMinLocal + 10, IP: "5.5.5.6",
+			Labels: flow.NewLabels("fqdn:*.example.net", "reserved:world")}, 443), egress: DefaultDenied, ingress: NotSelected},
 	})
 }
 

@@ -61,6 +61,10 @@ type dnsMatcher struct {
 	name string         // fully qualified, lower-case; "" when re is set
 	re   *regexp.Regexp // nil for matchName
 	text string
+	// label is the key of the fqdn: identity label Cilium gives the
+	// addresses this selector selected (matchName or matchPattern as
+	// written); Hubble shows it on such flows.
+	label string
 }
 
 func newDNSMatcher(matchName, matchPattern string) (dnsMatcher, error) {
@@ -72,13 +76,13 @@ func newDNSMatcher(matchName, matchPattern string) (dnsMatcher, error) {
 		if len(n) > 255 || !reNameChars.MatchString(n) {
 			return dnsMatcher{}, fmt.Errorf("matchName %q is not a valid DNS name", matchName)
 		}
-		return dnsMatcher{name: fqdnName(n), text: "matchName " + matchName}, nil
+		return dnsMatcher{name: fqdnName(n), text: "matchName " + matchName, label: matchName}, nil
 	case matchPattern != "":
 		re, err := dnsPatternRegexp(matchPattern)
 		if err != nil {
 			return dnsMatcher{}, err
 		}
-		return dnsMatcher{re: re, text: "matchPattern " + matchPattern}, nil
+		return dnsMatcher{re: re, text: "matchPattern " + matchPattern, label: matchPattern}, nil
 	}
 	return dnsMatcher{}, fmt.Errorf("one of matchName and matchPattern is required")
 }
