@@ -1,5 +1,29 @@
 package policy
 
+// The evaluator follows Cilium v1.20's policy engine (pkg/policy,
+// pkg/policy/utils.RulesToPolicyEntries, pkg/k8s/apis/cilium.io/utils):
+//
+//   - a rule set becomes one entry per ingress/ingressDeny/egress/egressDeny
+//     rule; a direction is enforced for an endpoint once an entry selects
+//     it, and in default deny when one of those entries has default deny
+//     (enableDefaultDeny unset or true for that direction);
+//   - a CNP's subject gets k8s:io.kubernetes.pod.namespace=<ns>; its
+//     from/toEndpoints get it too unless they name the namespace label
+//     (any source), a namespace-object label (io.cilium.k8s.namespace.labels.*)
+//     or a reserved label; a CCNP's get "namespace label exists";
+//   - nil peers with ports select every peer, an explicitly empty peer list
+//     selects nothing, and a rule with neither peers nor ports allows
+//     nothing (so ingress: [{}] only switches default deny on);
+//   - deny entries win; ingress from the local host is allowed
+//     (allow-localhost); endpoints still initialising are always in default
+//     deny; CIDR selectors select only world identities;
+//   - fromRequires/toRequires, removed from the v1.20 CRD, keep their v1.15
+//     meaning: every requirement of every rule selecting the endpoint is
+//     added to each of its from/toEndpoints selectors.
+//
+// Named ports, toServices, toGroups and CIDR groups need cluster state that
+// flow records do not carry; they match nothing, and reasons say so.
+
 import (
 	"fmt"
 	"strconv"
