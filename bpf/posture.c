@@ -203,10 +203,10 @@ static __always_inline int parse_l4(struct __sk_buff *skb, struct pkt *p, __u32 
 				return 1;
 			p->dport = bpf_htons(c->type);
 		} else {
-			/* ICMPv6 errors (1-4) and neighbour discovery (133-137) */
-			if (c->type < 128 || (c->type >= 133 && c->type <= 137))
-				return 1;
-			p->dport = bpf_htons(c->type);
+			/* ICMPv6 beyond echo is errors (about another flow) and
+			 * link-local control: neighbour and router discovery,
+			 * multicast listener reports; none is a pod's connection */
+			return 1;
 		}
 		return 0;
 	}
@@ -422,7 +422,9 @@ static __always_inline void copy_dns(struct __sk_buff *skb, struct pkt *p)
 		return;
 	}
 	ev->caplen = cap;
-	bpf_ringbuf_submit(ev, rb_flags(&dns_events));
+	/* answers are rare and names must reach user space before the
+	 * client's connection does, so always wake the reader */
+	bpf_ringbuf_submit(ev, 0);
 	stat_inc(STAT_DNS_COPIED);
 }
 

@@ -1,0 +1,333 @@
+//go:build linux
+
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/posture-dev/posture/bpf"
+	"github.com/posture-dev/posture/flow"
+	"github.com/posture-dev/posture/policy"
+)
+
+// pollInterval bounds how long a ring-buffer record waits to be read: the
+// datapath only wakes the reader when a ring is filling up.
+const pollInterval = 100 * time.Millisecond
+
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// wallTime converts the datapath's monotonic nanoseconds to wall time.
+func wallTime(mono uint64, nowWall time.Time, nowMono int64) time.Time {
+	if mono == 0 {
+		return time.Time{}
+	}
+	return nowWall.Add(time.Duration(int64(mono) - nowMono)).UTC()
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// readRing reads records until ctx ends, polling so records submitted
+// without a wakeup are drained.
+func readRing(ctx context.Context, m *ebpf.Map, fn func([]byte)) error {
+	rd, err := ringbuf.NewReader(m)
+	if err != nil {
+		return fmt.Errorf("opening ring buffer: %w", err)
+	}
+	go func() { <-ctx.Done(); rd.Close() }()
+	var rec ringbuf.Record
+	for {
+		rd.SetDeadline(time.Now().Add(pollInterval))
+		err := rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+			fn(rec.RawSample)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		case errors.Is(err, ringbuf.ErrClosed):
+			return nil
+		default:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading ring buffer: %w", err)
+		}
+	}
+}
+
+func (r *Recorder) readEvents(ctx context.Context) error {
+	return readRing(ctx, r.objs.Events(), func(b []byte) {
+		ev, err := bpf.DecodeFlowEvent(b)
+		if err != nil {
+			r.log.Warn("bad flow event", "err", err)
+			return
+		}
+		conn := ev.Key.Conn(ev.InitiatorIsB)
+		names := r.dns.Names(conn.Dst, time.Now())
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(names) > 0 {
+			r.names[ev.Key] = names
+		}
+		if !r.counted[ev.Key] {
+			r.counted[ev.Key] = true
+			r.countLocked(conn, ev.Verdict)
+		}
+	})
+}
+
+// countLocked updates the flow and verdict metrics for a new flow.
+func (r *Recorder) countLocked(c bpf.Conn, verdict uint8) {
+	dir, subject := "egress", c.Src
+	if c.Dir == bpf.DirIngress {
+		dir, subject = "ingress", c.Dst
+	}
+	ns := ""
+	if st := r.byIP[subject]; st != nil {
+		ns = st.ep.Namespace
+	}
+	r.m.FlowsObserved.WithLabelValues(dir).Inc()
+	r.m.Verdicts.WithLabelValues(ns, dir, verdictName(verdict)).Inc()
+}
+
+func verdictName(v uint8) string {
+	switch v {
+	case bpf.VerdictAllowed:
+		return "allowed"
+	case bpf.VerdictAudit:
+		return "audit"
+	case bpf.VerdictNotSelected:
+		return "not_selected"
+	}
+	return "unknown"
+}
+
+func (r *Recorder) readDNS(ctx context.Context) error {
+	return readRing(ctx, r.objs.DNSEvents(), func(b []byte) {
+		ev, err := bpf.DecodeDNSEvent(b)
+		if err != nil {
+			r.m.DNSAnswers.WithLabelValues("rejected").Inc()
+			return
+		}
+		as, err := ParseDNSPayload(ev.Proto == bpf.ProtoTCP, ev.Data[:ev.Caplen], int(ev.Len))
+		if err != nil && len(as) == 0 {
+			r.m.DNSAnswers.WithLabelValues("rejected").Inc()
+			r.log.Debug("dns answer rejected", "from", bpf.AddrFrom16(ev.Saddr), "err", err)
+			return
+		}
+		r.m.DNSAnswers.WithLabelValues("parsed").Inc()
+		changed := r.dns.Add(time.Now(), as)
+		r.mu.Lock()
+		fqdn := r.facts.fqdn
+		r.mu.Unlock()
+		if len(changed) > 0 && fqdn {
+			select {
+			case r.wake <- struct{}{}:
+			default:
+			}
+		}
+	})
+}
+
+// scan reads the flow map into observations and refreshes the map and
+// datapath metrics.
+func (r *Recorder) scan() ([]observation, error) {
+	nowWall, nowMono := time.Now(), monotonicNow()
+	var (
+		k   bpf.FlowKey
+		v   bpf.FlowValue
+		out []observation
+	)
+	present := map[bpf.FlowKey]bool{}
+	it := r.objs.Flows().Iterate()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for it.Next(&k, &v) {
+		c := k.Conn(v.InitiatorIsB)
+		o := observation{
+			Conn: c, PacketsFwd: v.PacketsFwd, BytesFwd: v.BytesFwd,
+			PacketsRev: v.PacketsRev, BytesRev: v.BytesRev,
+			First: wallTime(v.FirstNs, nowWall, nowMono), Last: wallTime(v.LastNs, nowWall, nowMono),
+			SrcID: v.SrcIdentity, DstID: v.DstIdentity, Verdict: v.Verdict, Flags: v.Flags,
+			Names: r.names[k],
+		}
+		if o.Last.Before(o.First) {
+			o.Last = o.First
+		}
+		if o.Names == nil {
+			o.Names = r.dns.Names(c.Dst, nowWall)
+		}
+		r.reviewLocked(&o)
+		present[k] = true
+		if !r.counted[k] {
+			// its event was lost or not read yet: the map has it anyway
+			r.counted[k] = true
+			r.countLocked(c, v.Verdict)
+		}
+		out = append(out, o)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("reading flow map: %w", err)
+	}
+	for k := range r.counted {
+		if !present[k] {
+			delete(r.counted, k)
+			delete(r.names, k)
+		}
+	}
+	r.m.FlowMapEntries.Set(float64(len(out)))
+	if st, err := r.objs.Stats(); err == nil {
+		for i, n := range st {
+			r.m.Datapath.WithLabelValues(bpf.StatNames[i]).Set(float64(n))
+		}
+		r.m.RingLost.WithLabelValues("events").Set(float64(st[bpf.StatEventsLost]))
+		r.m.RingLost.WithLabelValues("dns").Set(float64(st[bpf.StatDNSLost]))
+	}
+	return out, nil
+}
+
+// Edges returns the edges recorded so far (every flow in the kernel map).
+func (r *Recorder) Edges() ([]flow.Edge, error) {
+	obs, err := r.scan()
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return buildEdges(obs, r.viewLocked), nil
+}
+
+func (r *Recorder) viewLocked(a netip.Addr, id uint32) flow.Endpoint {
+	if st := r.byIP[a]; st != nil {
+		return flow.Endpoint{
+			Identity: st.id, Namespace: st.ep.Namespace, Pod: st.ep.Pod, Workload: st.ep.Workload,
+			Labels: st.ep.IdentityLabels(), IP: a.String(),
+		}
+	}
+	return flow.Endpoint{Identity: flow.IdentityWorld, IP: a.String()}
+}
+
+// Export writes the edges: the full snapshot to a file (replaced
+// atomically), or the change since the last export to stdout.
+func (r *Recorder) Export() error {
+	if r.cfg.Out == "" {
+		_, err := r.scan()
+		return err
+	}
+	edges, err := r.Edges()
+	if err != nil {
+		r.m.Exports.WithLabelValues("error").Inc()
+		return err
+	}
+	if r.cfg.Out == "-" {
+		w := flow.NewWriter(r.cfg.Stdout)
+		for _, e := range edges {
+			id := edgeID(&e)
+			var prev *flow.Edge
+			if p, ok := r.exported[id]; ok {
+				prev = &p
+			}
+			r.exported[id] = e
+			if d, ok := edgeDelta(e, prev); ok {
+				if err := w.WriteEdge(&d); err != nil {
+					return err
+				}
+			}
+		}
+		err = w.Flush()
+	} else {
+		err = writeEdgesFile(r.cfg.Out, edges)
+	}
+	if err != nil {
+		r.m.Exports.WithLabelValues("error").Inc()
+		return err
+	}
+	r.m.Exports.WithLabelValues("ok").Inc()
+	return nil
+}
+
+func writeEdgesFile(path string, edges []flow.Edge) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".posture-edges-*")
+	if err != nil {
+		return fmt.Errorf("writing edges: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	w := flow.NewWriter(tmp)
+	for i := range edges {
+		if err := w.WriteEdge(&edges[i]); err != nil {
+			tmp.Close()
+			return fmt.Errorf("writing edges: %w", err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing edges: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing edges: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing edges: %w", err)
+	}
+	return nil
+}
+
+// ensureBPFFS mounts bpffs at dir when something else (or nothing) is
+// mounted there.
+func ensureBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	if err := unix.Mount("bpffs", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mounting bpffs at %s: %w", dir, err)
+	}
+	return nil
+}
+
+// reviewLocked re-decides an AUDIT verdict on a connection to a named
+// world address: the datapath decided on the first packet, which can beat
+// the DNS answer's trip through user space into the maps by a moment.
+func (r *Recorder) reviewLocked(o *observation) {
+	c := o.Conn
+	if o.Verdict != bpf.VerdictAudit || c.Dir != bpf.DirEgress || len(o.Names) == 0 || r.engine == nil || r.byIP[c.Dst] != nil {
+		return
+	}
+	src := r.byIP[c.Src]
+	if src == nil {
+		return
+	}
+	f := flow.Flow{
+		Source:      flow.Endpoint{Identity: src.id, Namespace: src.ep.Namespace, Labels: src.ep.IdentityLabels()},
+		Destination: flow.Endpoint{Identity: flow.IdentityWorld, IP: c.Dst.String(), Names: o.Names},
+		Protocol:    protoName(c.Proto),
+	}
+	if f.Protocol == flow.ProtoICMP || f.Protocol == flow.ProtoICMPv6 {
+		f.ICMPType = uint8(c.DstPort)
+	} else {
+		f.DstPort = c.DstPort
+	}
+	if r.engine.Evaluate(&f).Egress.Decision == policy.Allowed {
+		o.Verdict = bpf.VerdictAllowed
+	}
+}

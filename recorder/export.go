@@ -1,0 +1,178 @@
+package recorder
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/posture-dev/posture/bpf"
+	"github.com/posture-dev/posture/flow"
+)
+
+// observation is one flow-map entry in user-space form: one connection as
+// seen at one pod's interface.
+type observation struct {
+	Conn       bpf.Conn
+	PacketsFwd uint64
+	BytesFwd   uint64
+	PacketsRev uint64
+	BytesRev   uint64
+	First      time.Time
+	Last       time.Time
+	SrcID      uint32
+	DstID      uint32
+	Verdict    uint8
+	Flags      uint8
+	Names      []string // DNS names of the responder when the flow started
+}
+
+// connKey identifies a connection regardless of where it was observed.
+type connKey struct {
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Proto            uint8
+}
+
+// endpointView resolves an address to what an edge shows of it.
+type endpointView func(a netip.Addr, id uint32) flow.Endpoint
+
+// buildEdges folds observations into edges: a connection seen at both its
+// ends (two local pods) is one flow, observed at egress and at ingress.
+func buildEdges(obs []observation, view endpointView) []flow.Edge {
+	type conn struct {
+		o       *observation
+		egress  bool
+		ingress bool
+		audit   bool
+		first   time.Time
+		last    time.Time
+		names   []string
+		packets uint64
+	}
+	conns := map[connKey]*conn{}
+	var order []connKey
+	for i := range obs {
+		o := &obs[i]
+		k := connKey{o.Conn.Src, o.Conn.Dst, o.Conn.SrcPort, o.Conn.DstPort, o.Conn.Proto}
+		c := conns[k]
+		if c == nil {
+			c = &conn{o: o, first: o.First, last: o.Last}
+			conns[k] = c
+			order = append(order, k)
+		}
+		if o.Conn.Dir == bpf.DirEgress {
+			c.egress = true
+		} else {
+			c.ingress = true
+		}
+		if o.Verdict == bpf.VerdictAudit {
+			c.audit = true
+		}
+		if o.First.Before(c.first) {
+			c.first = o.First
+		}
+		if o.Last.After(c.last) {
+			c.last = o.Last
+		}
+		if len(c.names) == 0 {
+			c.names = o.Names
+		}
+		// the egress side names the source identity authoritatively
+		if o.Conn.Dir == bpf.DirEgress {
+			c.o = o
+		}
+	}
+	agg := flow.NewAggregator()
+	for _, k := range order {
+		c := conns[k]
+		f := flow.Flow{
+			Time:        c.first,
+			Source:      view(k.Src, c.o.SrcID),
+			Destination: view(k.Dst, c.o.DstID),
+			Protocol:    protoName(k.Proto),
+			Verdict:     flow.VerdictForwarded,
+		}
+		switch f.Protocol {
+		case flow.ProtoICMP, flow.ProtoICMPv6:
+			f.ICMPType = uint8(k.DstPort)
+		default:
+			f.SrcPort, f.DstPort = k.SrcPort, k.DstPort
+		}
+		if c.audit {
+			f.Verdict = flow.VerdictAudit
+		}
+		if !f.Destination.IsPod() {
+			f.Destination.Names = c.names
+		}
+		cnt := flow.Counts{Flows: 1, Verdict: 1}
+		if c.egress {
+			f.Direction = flow.DirectionEgress
+			cnt.Egress = 1
+		}
+		if c.ingress {
+			if !c.egress {
+				f.Direction = flow.DirectionIngress
+			}
+			cnt.Ingress = 1
+		}
+		agg.Observe(&f, cnt)
+		if c.last.After(c.first) {
+			f.Time = c.last
+			agg.Observe(&f, flow.Counts{})
+		}
+	}
+	return agg.Edges()
+}
+
+func protoName(p uint8) flow.Protocol {
+	switch p {
+	case bpf.ProtoTCP:
+		return flow.ProtoTCP
+	case bpf.ProtoUDP:
+		return flow.ProtoUDP
+	case bpf.ProtoSCTP:
+		return flow.ProtoSCTP
+	case bpf.ProtoICMP:
+		return flow.ProtoICMP
+	case bpf.ProtoICMPv6:
+		return flow.ProtoICMPv6
+	}
+	return flow.Protocol("IP-" + strconv.Itoa(int(p)))
+}
+
+// edgeDelta subtracts an earlier export's counts, for streaming output
+// whose consumers add up edges. Counts that went down (flows evicted from
+// the kernel map) give zero, not a negative.
+func edgeDelta(cur flow.Edge, prev *flow.Edge) (flow.Edge, bool) {
+	if prev == nil {
+		return cur, cur.Flows > 0
+	}
+	d := cur
+	sub := func(a, b uint64) uint64 {
+		if a > b {
+			return a - b
+		}
+		return 0
+	}
+	d.Flows = sub(cur.Flows, prev.Flows)
+	d.ObservedEgress = sub(cur.ObservedEgress, prev.ObservedEgress)
+	d.ObservedIngress = sub(cur.ObservedIngress, prev.ObservedIngress)
+	d.Verdicts = nil
+	for v, n := range cur.Verdicts {
+		if x := sub(n, prev.Verdicts[v]); x > 0 {
+			if d.Verdicts == nil {
+				d.Verdicts = map[flow.Verdict]uint64{}
+			}
+			d.Verdicts[v] = x
+		}
+	}
+	return d, d.Flows > 0
+}
+
+// edgeID keys an edge for delta tracking.
+func edgeID(e *flow.Edge) string {
+	reps := e.Representatives()
+	f := reps[0]
+	f.Destination.IP = ""
+	return flow.EdgeKey(&f)
+}
