@@ -204,5 +204,4 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }
