@@ -84,9 +84,15 @@ func appendEndpointKey(dst []byte, e *Endpoint) []byte {
 		// name stands for the set, so the key survives a round trip
 		// through an Edge record (whose names are sorted).
 		dst = append(dst, "world:"...)
-		if len(e.Names) > 0 {
+		switch cidr := narrowestCIDR(e.Labels); {
+		case len(e.Names) > 0:
 			dst = append(dst, slices.Min(e.Names)...)
-		} else {
+		case cidr != "":
+			// Local CIDR identities are numbered per node; the prefix is
+			// what a policy names.
+			dst = append(dst, "cidr:"...)
+			dst = append(dst, cidr...)
+		default:
 			dst = strconv.AppendUint(dst, uint64(e.Identity), 10)
 		}
 	default:
@@ -94,6 +100,27 @@ func appendEndpointKey(dst []byte, e *Endpoint) []byte {
 		dst = append(dst, e.Identity.ReservedName()...)
 	}
 	return dst
+}
+
+// narrowestCIDR returns the longest-prefix cidr: label (Cilium labels a
+// CIDR identity with its prefix, and older versions with every shorter
+// prefix too), or "".
+func narrowestCIDR(ls Labels) string {
+	best, bits := "", -1
+	for _, l := range ls {
+		if l.Source != SourceCIDR {
+			continue
+		}
+		_, n, ok := strings.Cut(l.Key, "/")
+		b, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			continue
+		}
+		if b > bits {
+			best, bits = l.Key, b
+		}
+	}
+	return best
 }
 
 // appendLabel appends l as Label.String renders it.
