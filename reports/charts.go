@@ -4,8 +4,6 @@ import (
 	"math"
 	"strconv"
 	"time"
-
-	"github.com/posture-dev/posture/rollout"
 )
 
 // Charts are laid out here as numbers and drawn by the HTML template, so
@@ -73,12 +71,12 @@ type stageBarSeg struct {
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 
 // thin keeps at most maxPoints samples, always including the last.
-func thin(s []rollout.Sample) []rollout.Sample {
+func thin(s []Sample) []Sample {
 	if len(s) <= maxPoints {
 		return s
 	}
 	step := float64(len(s)-1) / float64(maxPoints-1)
-	out := make([]rollout.Sample, 0, maxPoints)
+	out := make([]Sample, 0, maxPoints)
 	for i := 0; i < maxPoints-1; i++ {
 		out = append(out, s[int(float64(i)*step)])
 	}
@@ -115,7 +113,7 @@ func (a timeAxis) ticks(y float64) []tick {
 // seriesChartOf charts one value of the samples; ratio series are drawn
 // on a percentage axis that starts at the nearest 10% below the minimum so
 // that 97% and 99.9% look different, counts on an axis from zero.
-func seriesChartOf(samples []rollout.Sample, now time.Time, value func(rollout.Sample) float64, isRatio bool) seriesChart {
+func seriesChartOf(samples []Sample, now time.Time, value func(Sample) float64, isRatio bool) seriesChart {
 	c := seriesChart{W: int(chartW), H: int(chartH)}
 	x0, x1 := padLeft, chartW-padRight
 	y0, y1 := chartH-padBottom, padTop // y0 is the baseline (bottom)
@@ -207,7 +205,7 @@ func niceCeil(v float64) float64 {
 func timelineOf(nr *NamespaceReport, now time.Time) timelineChart {
 	c := timelineChart{W: 1100, H: 46}
 	x0, x1 := 4.0, 1096.0
-	var moves []rollout.Transition
+	var moves []Transition
 	for _, h := range nr.History {
 		if h.Workload == "" {
 			moves = append(moves, h)
@@ -225,7 +223,7 @@ func timelineOf(nr *NamespaceReport, now time.Time) timelineChart {
 	}
 	ax := timeAxis{t0: start, t1: now, x0: x0, x1: x1}
 	type span struct {
-		stage    rollout.Stage
+		stage    string
 		from, to time.Time
 	}
 	var spans []span
@@ -237,21 +235,19 @@ func timelineOf(nr *NamespaceReport, now time.Time) timelineChart {
 		spans = append(spans, span{m.From, from, m.Time})
 		from = m.Time
 	}
-	spans = append(spans, span{stageOf(nr), from, now})
+	spans = append(spans, span{nr.Stage, from, now})
 	for _, sp := range spans {
 		xa, xb := ax.x(sp.from), ax.x(sp.to)
 		w := math.Max(xb-xa, 1)
 		c.Segments = append(c.Segments, timelineSeg{
-			X: f1(xa), W: f1(w), LabelX: f1(xa + 3), Stage: sp.stage.String(),
-			Label: w >= float64(len(sp.stage.String()))*6.5+6,
+			X: f1(xa), W: f1(w), LabelX: f1(xa + 3), Stage: sp.stage,
+			Label: w >= float64(len(sp.stage))*6.5+6,
 			From:  fmtTime(sp.from), To: fmtTime(sp.to), Dur: fmtDuration(sp.to.Sub(sp.from)),
 		})
 	}
 	c.XTicks = ax.ticks(42)
 	return c
 }
-
-func stageOf(nr *NamespaceReport) rollout.Stage { return nr.stage }
 
 func stageBarOf(s Summary) stageBar {
 	b := stageBar{W: 720, H: 34}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-
-	"github.com/posture-dev/posture/rollout"
 )
 
 //go:embed html/report.tmpl
@@ -64,7 +62,7 @@ type htmlSection struct {
 	CoverageChart  seriesChart
 	WouldDenyChart seriesChart
 	Timeline       timelineChart
-	History        []rollout.Transition // newest first
+	History        []Transition // newest first
 }
 
 // WriteHTML renders the report as one self-contained HTML page with inline
@@ -87,8 +85,8 @@ func WriteHTML(w io.Writer, r *Report) error {
 			ID:              fmt.Sprintf("ns-%d", i),
 			NextText:        nr.nextShort(),
 			NextLine:        nr.nextLine(),
-			CoverageChart:   seriesChartOf(nr.Samples, now, func(s rollout.Sample) float64 { return s.Coverage }, true),
-			WouldDenyChart:  seriesChartOf(nr.Samples, now, func(s rollout.Sample) float64 { return float64(s.WouldDeny) }, false),
+			CoverageChart:   seriesChartOf(nr.Samples, now, func(s Sample) float64 { return s.Coverage }, true),
+			WouldDenyChart:  seriesChartOf(nr.Samples, now, func(s Sample) float64 { return float64(s.WouldDeny) }, false),
 			Timeline:        timelineOf(nr, now),
 			History:         hist,
 		}

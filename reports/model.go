@@ -90,31 +90,28 @@ type DirectionRatio struct {
 
 // NamespaceReport is one namespace's section.
 type NamespaceReport struct {
-	Namespace          string               `json:"namespace"`
-	Stage              string               `json:"stage"`
-	StageSince         time.Time            `json:"stageSince"`
-	TimeInStageSeconds int64                `json:"timeInStageSeconds"`
-	Coverage           float64              `json:"coverage"`
-	Gates              []rollout.GateResult `json:"gates"`
-	GatesPassing       int                  `json:"gatesPassing"`
-	WouldDeny          WouldDenyReport      `json:"wouldDeny"`
-	Next               Promotion            `json:"nextPromotion"`
-	Workloads          []WorkloadReport     `json:"workloads,omitempty"`
-	WorkloadCount      int                  `json:"workloadCount"`
-	EnforcedIngress    int                  `json:"workloadsEnforcedIngress"`
-	EnforcedEgress     int                  `json:"workloadsEnforcedEgress"`
-	History            []rollout.Transition `json:"history"`
-	Samples            []rollout.Sample     `json:"samples"`
-
-	stage rollout.Stage
-	src   *rollout.NamespaceStatus
+	Namespace          string           `json:"namespace"`
+	Stage              string           `json:"stage"`
+	StageSince         time.Time        `json:"stageSince"`
+	TimeInStageSeconds int64            `json:"timeInStageSeconds"`
+	Coverage           float64          `json:"coverage"`
+	Gates              []Gate           `json:"gates"`
+	GatesPassing       int              `json:"gatesPassing"`
+	WouldDeny          WouldDenyReport  `json:"wouldDeny"`
+	Next               Promotion        `json:"nextPromotion"`
+	Workloads          []WorkloadReport `json:"workloads,omitempty"`
+	WorkloadCount      int              `json:"workloadCount"`
+	EnforcedIngress    int              `json:"workloadsEnforcedIngress"`
+	EnforcedEgress     int              `json:"workloadsEnforcedEgress"`
+	History            []Transition     `json:"history"`
+	Samples            []Sample         `json:"samples"`
 }
 
 // WouldDenyReport is what the to-be-enforced set would break.
 type WouldDenyReport struct {
-	Last24h uint64              `json:"last24h"`
-	Last7d  uint64              `json:"last7d"`
-	Top     []rollout.WouldDeny `json:"top"`
+	Last24h uint64 `json:"last24h"`
+	Last7d  uint64 `json:"last7d"`
+	Top     []Edge `json:"top"`
 }
 
 // Promotion says what happens next to a namespace.
@@ -209,12 +206,10 @@ func buildNamespace(ns *rollout.NamespaceStatus, now time.Time, opts Options) Na
 		TimeInStageSeconds: seconds(now.Sub(ns.StageSince)),
 		Coverage:           ratio(ns.Coverage),
 		Gates:              gates(ns.Gates),
-		WouldDeny:          WouldDenyReport{Last24h: ns.WouldDeny24, Last7d: ns.WouldDeny7d, Top: nonNil(ns.TopDenied)},
-		History:            nonNil(ns.History),
+		WouldDeny:          WouldDenyReport{Last24h: ns.WouldDeny24, Last7d: ns.WouldDeny7d, Top: edges(ns.TopDenied)},
+		History:            history(ns.History),
 		Samples:            samples(ns.Samples),
 		WorkloadCount:      len(ns.Workloads),
-		stage:              ns.Stage,
-		src:                ns,
 	}
 	for _, g := range ns.Gates {
 		if g.Passing {
@@ -289,33 +284,87 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// samples returns s, or a clamped copy when a coverage is out of range.
-func samples(s []rollout.Sample) []rollout.Sample {
-	for i, x := range s {
-		if ratio(x.Coverage) != x.Coverage {
-			out := slices.Clone(s)
-			for j := i; j < len(out); j++ {
-				out[j].Coverage = ratio(out[j].Coverage)
-			}
-			return out
-		}
-	}
-	return nonNil(s)
+// The report has its own types for what it copies from the status, so
+// its JSON schema changes only when the report's version does, not when
+// the rollout engine adds a field.
+
+// Gate is one promotion gate's verdict.
+type Gate struct {
+	Name      string  `json:"name"`
+	Passing   bool    `json:"passing"`
+	Value     string  `json:"value"`
+	Threshold string  `json:"threshold"`
+	Detail    string  `json:"detail,omitempty"`
+	Numeric   float64 `json:"numeric"`
 }
 
-// gates returns g, or a copy whose non-finite numbers are zeroed: JSON has
-// no NaN, and one bad gate must not lose the whole report.
-func gates(g []rollout.GateResult) []rollout.GateResult {
-	for i, x := range g {
-		if math.IsNaN(x.Numeric) || math.IsInf(x.Numeric, 0) {
-			out := slices.Clone(g)
-			for j := i; j < len(out); j++ {
-				if math.IsNaN(out[j].Numeric) || math.IsInf(out[j].Numeric, 0) {
-					out[j].Numeric = 0
-				}
-			}
-			return out
+// Edge is an observed edge the to-be-enforced set would deny, with the
+// rule change that would cover it.
+type Edge struct {
+	Source      string    `json:"source"`
+	Destination string    `json:"destination"`
+	Port        string    `json:"port"`
+	Direction   string    `json:"direction"`
+	Workload    string    `json:"workload,omitempty"`
+	Count       uint64    `json:"count"`
+	LastSeen    time.Time `json:"lastSeen"`
+	Fix         string    `json:"fix,omitempty"`
+}
+
+// Transition is one recorded stage change.
+type Transition struct {
+	Time     time.Time `json:"time"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Workload string    `json:"workload,omitempty"`
+	Actor    string    `json:"actor"`
+	Reason   string    `json:"reason"`
+	Forced   bool      `json:"forced,omitempty"`
+}
+
+// Sample is a point of a namespace's history.
+type Sample struct {
+	Time      time.Time `json:"time"`
+	Coverage  float64   `json:"coverage"`
+	WouldDeny uint64    `json:"wouldDeny"`
+}
+
+// gates copies the gates, zeroing non-finite numbers: JSON has no NaN,
+// and one bad gate must not lose the whole report.
+func gates(in []rollout.GateResult) []Gate {
+	out := make([]Gate, len(in))
+	for i, g := range in {
+		n := g.Numeric
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			n = 0
 		}
+		out[i] = Gate{Name: g.Name, Passing: g.Passing, Value: g.Value, Threshold: g.Threshold, Detail: g.Detail, Numeric: n}
 	}
-	return nonNil(g)
+	return out
+}
+
+func edges(in []rollout.WouldDeny) []Edge {
+	out := make([]Edge, len(in))
+	for i, d := range in {
+		out[i] = Edge{Source: d.Source, Destination: d.Destination, Port: d.Port, Direction: d.Direction, Workload: d.Workload,
+			Count: d.Count, LastSeen: d.LastSeen.UTC(), Fix: d.Fix}
+	}
+	return out
+}
+
+func history(in []rollout.Transition) []Transition {
+	out := make([]Transition, len(in))
+	for i, t := range in {
+		out[i] = Transition{Time: t.Time.UTC(), From: t.From.String(), To: t.To.String(), Workload: t.Workload, Actor: t.Actor, Reason: t.Reason, Forced: t.Forced}
+	}
+	return out
+}
+
+// samples copies the samples, keeping coverage inside 0..1.
+func samples(in []rollout.Sample) []Sample {
+	out := make([]Sample, len(in))
+	for i, x := range in {
+		out[i] = Sample{Time: x.Time.UTC(), Coverage: ratio(x.Coverage), WouldDeny: x.WouldDeny}
+	}
+	return out
 }

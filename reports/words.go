@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/posture-dev/posture/rollout"
 )
 
 // The sentences below are shared by the table, Markdown and HTML formats so
@@ -116,8 +114,8 @@ func enforcedWord(on bool) string {
 	return "audit"
 }
 
-func transitionText(t rollout.Transition) string {
-	s := t.From.String() + " → " + t.To.String()
+func transitionText(t Transition) string {
+	s := t.From + " → " + t.To
 	if t.Forced {
 		s += " (forced)"
 	}
@@ -144,12 +142,12 @@ func promotionsLine(s Summary) string {
 
 // historyTail returns the last n transitions, newest first, and how many
 // older ones were left out.
-func historyTail(h []rollout.Transition, n int) ([]rollout.Transition, int) {
+func historyTail(h []Transition, n int) ([]Transition, int) {
 	start := 0
 	if n > 0 && len(h) > n {
 		start = len(h) - n
 	}
-	out := make([]rollout.Transition, 0, len(h)-start)
+	out := make([]Transition, 0, len(h)-start)
 	for i := len(h) - 1; i >= start; i-- {
 		out = append(out, h[i])
 	}

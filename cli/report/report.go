@@ -2,8 +2,7 @@ package report
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ type options struct {
 	brief     bool
 	width     int
 	output    *cmdutil.Output
+	cluster   cluster
 }
 
 // New returns the report command.
@@ -42,7 +42,9 @@ cluster-wide summary.
 Formats: table (terminal), markdown (for a pull request or change ticket),
 json (versioned schema: reports/schema/report.v1.json), html (one
 self-contained file with charts; needs --out or a redirect).`,
-		Example: `  posture report --status status.json
+		Example: `  posture report --flows flows.jsonl             # the cluster of the current kubeconfig context
+  posture report --flows flows.jsonl -n shop --workloads -o markdown
+  posture report --status status.json
   posture report --status status.json -n shop --workloads
   posture report --status status.json -o html --out report.html
   posture report --status status.json -o markdown > rollout.md`,
@@ -52,11 +54,15 @@ self-contained file with charts; needs --out or a redirect).`,
 	f := cmd.Flags()
 	f.StringVarP(&o.namespace, "namespace", "n", "", "report on one namespace only")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
-	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (- for stdin) instead of computing it")
+	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (posture rollout status -o json; - for stdin) instead of computing it from the cluster")
 	f.BoolVar(&o.workloads, "workloads", false, "add the per-workload breakdown of each namespace")
 	f.BoolVar(&o.brief, "brief", false, "table and markdown: only the cluster summary and the namespace overview")
 	f.IntVar(&o.width, "width", 0, "table: fit to this many columns (default: the terminal's width; unlimited when not a terminal)")
 	o.output.Register(cmd)
+	o.cluster.register(cmd)
+	for _, f := range []string{"kubeconfig", "context", "flows", "policies", "now"} {
+		cmd.MarkFlagsMutuallyExclusive("status", f)
+	}
 	return cmd
 }
 
@@ -90,11 +96,12 @@ func run(ctx context.Context, s cmdutil.Streams, o *options) error {
 	return nil
 }
 
-// loadStatus reads --status, or computes the status from the rollout state.
-func loadStatus(_ context.Context, s cmdutil.Streams, o *options) (*rollout.Status, error) {
+// loadStatus reads --status, or computes the status from the cluster's
+// rollout state with the rollout engine.
+func loadStatus(ctx context.Context, s cmdutil.Streams, o *options) (*rollout.Status, error) {
 	switch o.status {
 	case "":
-		return nil, errors.New("no rollout status to report on: pass --status FILE (the JSON of posture rollout status -o json)")
+		return o.cluster.compute(ctx, s, o.namespace)
 	case "-":
 		return reports.ReadStatus("stdin", s.In)
 	default:

@@ -111,7 +111,8 @@ func TestReportErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{}, "--status"},
+		{[]string{"--kubeconfig", filepath.Join(t.TempDir(), "none")}, "pass --status FILE, or a cluster"},
+		{[]string{"--status", status, "--flows", status}, "none of the others can be"},
 		{[]string{"--status", status, "-n", "nope"}, `namespace "nope" is not in the rollout status`},
 		{[]string{"--status", status, "-o", "yaml"}, "must be one of: table|markdown|json|html"},
 		{[]string{"--status", filepath.Join(t.TempDir(), "missing.json")}, "missing.json"},
