@@ -2,7 +2,7 @@ package report
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
