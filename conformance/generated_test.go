@@ -48,9 +48,9 @@ func proposalSets(p *advisor.Proposal) (sets map[string][]*policy.Policy, all []
 	for _, ns := range p.Namespaces {
 		var applied []*policy.Policy
 		for i, st := range ns.Stages {
-			applied = append(applied, st.Policies...)
+			applied = apply(applied, st.Policies)
 			all = append(all, st.Policies...)
-			sets[fmt.Sprintf("%s stage %d (%s %s %s)", ns.Namespace, i, st.Stage, st.Workload, st.Direction)] = append([]*policy.Policy{}, applied...)
+			sets[fmt.Sprintf("%s stage %d (%s %s %s)", ns.Namespace, i, st.Stage, st.Workload, st.Direction)] = applied
 		}
 		target = append(target, ns.Target...)
 		all = append(all, ns.Target...)
@@ -83,6 +83,9 @@ func TestGeneratedPolicies(t *testing.T) {
 				checkAccepted(t, s, es.name, p)
 				docs++
 			}
+			for name, set := range sets {
+				noLintErrors(t, es.name+" "+name, set)
+			}
 			compared += compareOnEvidence(t, es, sets)
 		}
 	}
@@ -90,6 +93,24 @@ func TestGeneratedPolicies(t *testing.T) {
 		t.Fatal("no generated document or flow was checked")
 	}
 	t.Logf("%d generated documents accepted by Cilium; %d flow directions compared with zero disagreements", docs, compared)
+}
+
+// apply is kubectl apply: a document replaces the one of the same kind,
+// namespace and name.
+func apply(inForce, docs []*policy.Policy) []*policy.Policy {
+	out := append([]*policy.Policy{}, inForce...)
+	for _, d := range docs {
+		replaced := false
+		for i, p := range out {
+			if p.Kind == d.Kind && p.Metadata.Namespace == d.Metadata.Namespace && p.Metadata.Name == d.Metadata.Name {
+				out[i], replaced = d, true
+			}
+		}
+		if !replaced {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func compareOnEvidence(t *testing.T, es evidenceSet, sets map[string][]*policy.Policy) int {
