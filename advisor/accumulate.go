@@ -21,11 +21,12 @@ type peerAcc struct {
 
 // dirAcc is one workload's traffic in one direction, by peer.
 type dirAcc struct {
-	peers map[string]*peerAcc
-	st    stats
+	peers   map[string]*peerAcc
+	st      stats
+	hasHTTP bool
 }
 
-func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods []string, maxPods int) *portAcc {
+func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
 	if d.peers == nil {
 		d.peers = map[string]*peerAcc{}
 	}
@@ -43,6 +44,7 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods []string, maxPods in
 	pt.st.addEdge(e, pods, maxPods)
 	d.st.addEdge(e, pods, maxPods)
 	for _, h := range e.HTTP {
+		d.hasHTTP = true
 		if pt.http == nil {
 			pt.http = map[flow.HTTPSample]uint64{}
 		}

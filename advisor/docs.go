@@ -2,7 +2,6 @@ package advisor
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 
 	"github.com/posture-dev/posture/flow"
@@ -57,15 +56,14 @@ func newPolicy(ns, name, kind, wl string) *policy.Policy {
 	return p
 }
 
-// withDefaultDeny copies p with default deny set per direction. Rules are
-// shared: documents are never modified after they are built.
+// withDefaultDeny copies p with default deny set per direction. Rules,
+// selectors, labels and annotations are shared: documents in a proposal
+// are read-only (WorkloadPolicy hands out copies callers may change).
 func withDefaultDeny(p *policy.Policy, ingress, egress bool) *policy.Policy {
 	c := *p
 	spec := *p.Spec
 	spec.EnableDefaultDeny = &policy.DefaultDenyConfig{Ingress: boolp(ingress), Egress: boolp(egress)}
 	c.Spec = &spec
-	c.Metadata.Labels = maps.Clone(p.Metadata.Labels)
-	c.Metadata.Annotations = maps.Clone(p.Metadata.Annotations)
 	return &c
 }
 

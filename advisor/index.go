@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/posture-dev/posture/flow"
@@ -15,6 +16,7 @@ type class struct {
 	ns     string
 	labels flow.Labels // stable labels, all sources, sorted
 	key    string
+	id     string // "c:<ns>/<key>", a peer id
 	wl     *workload
 	raw    map[string]bool // identity label keys seen
 	pods   []string
@@ -46,6 +48,7 @@ type workload struct {
 
 // nsIndex holds the classes and workloads of one namespace.
 type nsIndex struct {
+	mu        sync.Mutex // guards selCache
 	name      string
 	classes   []*class
 	byKey     map[string]*class
@@ -57,12 +60,16 @@ type nsIndex struct {
 // index is every known identity in the evidence, by namespace.
 type index struct {
 	ns map[string]*nsIndex
+	// byIdent finds a pod's class by namespace and numeric identity
+	// without building its label key; labels are compared to be sure.
+	byIdent map[identKey]identEntry
 	// rawToClass maps "ns/labelkey" of a raw identity to its class.
 	rawToClass map[string]*class
+	byID       map[string]*class
 }
 
 func newIndex() *index {
-	return &index{ns: map[string]*nsIndex{}, rawToClass: map[string]*class{}}
+	return &index{ns: map[string]*nsIndex{}, rawToClass: map[string]*class{}, byID: map[string]*class{}, byIdent: map[identKey]identEntry{}}
 }
 
 func (ix *index) namespace(ns string) *nsIndex {
@@ -72,6 +79,31 @@ func (ix *index) namespace(ns string) *nsIndex {
 		ix.ns[ns] = n
 	}
 	return n
+}
+
+type identKey struct {
+	ns string
+	id flow.Identity
+}
+
+type identEntry struct {
+	labels flow.Labels
+	c      *class
+}
+
+// classOf returns the class of a pod endpoint, or nil.
+func (ix *index) classOf(e *flow.Endpoint) *class {
+	k := identKey{e.Namespace, e.Identity}
+	if e.Identity != flow.IdentityUnknown {
+		if ent, ok := ix.byIdent[k]; ok && ent.labels.Equal(e.Labels) {
+			return ent.c
+		}
+	}
+	c := ix.rawToClass[rawKey(e)]
+	if c != nil && e.Identity != flow.IdentityUnknown {
+		ix.byIdent[k] = identEntry{labels: e.Labels, c: c}
+	}
+	return c
 }
 
 // rawKey identifies an identity as the evidence gives it.
@@ -118,15 +150,32 @@ type rawIdentity struct {
 // collect gathers the pod identities of the edges.
 func collectIdentities(edges []flow.Edge) map[string]*rawIdentity {
 	ids := map[string]*rawIdentity{}
+	// Most edges repeat identities already seen: find those by number
+	// before building a label key.
+	type seen struct {
+		labels flow.Labels
+		r      *rawIdentity
+	}
+	byNum := map[identKey]seen{}
 	add := func(e *flow.Endpoint, pods []string) {
 		if !e.IsPod() {
 			return
 		}
-		k := rawKey(e)
-		r := ids[k]
-		if r == nil {
-			r = &rawIdentity{ns: podNamespace(e), key: k, labels: identityLabels(e), wlName: e.Workload}
-			ids[k] = r
+		var r *rawIdentity
+		nk := identKey{e.Namespace, e.Identity}
+		if s, ok := byNum[nk]; ok && e.Identity != flow.IdentityUnknown && s.labels.Equal(e.Labels) {
+			r = s.r
+		} else {
+			k := rawKey(e)
+			r = ids[k]
+			if r == nil {
+				r = &rawIdentity{ns: podNamespace(e), key: k, labels: identityLabels(e), wlName: e.Workload}
+				ids[k] = r
+			}
+			byNum[nk] = seen{labels: e.Labels, r: r}
+		}
+		if len(r.pods) >= 8 {
+			return
 		}
 		for _, p := range pods {
 			if len(r.pods) < 8 && !slices.Contains(r.pods, p) {
@@ -222,9 +271,10 @@ func (ix *index) build(ids map[string]*rawIdentity) {
 			ck := ls.Key()
 			c := n.byKey[ck]
 			if c == nil {
-				c = &class{ns: g.ns, labels: ls, key: ck, wl: wl, raw: map[string]bool{}}
+				c = &class{ns: g.ns, labels: ls, key: ck, id: "c:" + g.ns + "/" + ck, wl: wl, raw: map[string]bool{}}
 				c.unlabeled = !hasSelectable(ls)
 				n.byKey[ck] = c
+				ix.byID[c.id] = c
 				n.classes = append(n.classes, c)
 				wl.classes = append(wl.classes, c)
 			}

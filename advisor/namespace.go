@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -185,8 +186,13 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 		np.Explanations = append(np.Explanations, d.expls...)
 	}
 
-	// Narrow allows, at L4 and with L7.
-	for _, l7 := range []bool{false, true} {
+	// Narrow allows, at L4 and with L7; without HTTP samples or DNS
+	// lookups to narrow to, the L7 document is the L4 one.
+	variants := []bool{false, true}
+	if !w.ingress.hasHTTP && !w.egress.hasHTTP && len(w.queries) == 0 {
+		variants = variants[:1]
+	}
+	for _, l7 := range variants {
 		inSpecs := b.specs(specInput{ns: ns, d: &w.ingress, l7: l7, l7Peers: true})
 		outSpecs := b.specs(specInput{ns: ns, d: &w.egress, l7: l7, dropped: w.dropped})
 		if hasKind(outSpecs, peerFQDN) {
@@ -207,10 +213,13 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 		} else {
 			out.narrow = d.p
 			np.Explanations = append(np.Explanations, d.expls...)
-			if !b.o.L7 {
+			if !b.o.L7 || len(variants) == 1 {
 				out.in, out.out = append(out.in, inSpecs...), append(out.out, outSpecs...)
 			}
 		}
+	}
+	if out.l7 == nil {
+		out.l7 = out.narrow
 	}
 	return out
 }
@@ -339,7 +348,10 @@ func (np *NamespaceProposal) WorkloadPolicy(workload string, ingress, egress, l7
 	if src == nil {
 		return nil
 	}
-	return withDefaultDeny(src, ingress, egress)
+	c := withDefaultDeny(src, ingress, egress)
+	c.Metadata.Labels = maps.Clone(src.Metadata.Labels)
+	c.Metadata.Annotations = maps.Clone(src.Metadata.Annotations)
+	return c
 }
 
 // StagePolicies returns the documents of one stage as they stand at the

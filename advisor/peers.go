@@ -36,7 +36,7 @@ type peer struct {
 func (p peer) id() string {
 	switch p.kind {
 	case peerPod:
-		return "c:" + p.cls.ns + "/" + p.cls.key
+		return p.cls.id
 	case peerEntity:
 		return "e:" + p.entity
 	case peerFQDN:
@@ -90,46 +90,51 @@ func entityOf(e *flow.Endpoint) (string, bool) {
 // resolve turns the source or destination of an edge into peers: one for
 // a pod or entity, one per name or address for the world.
 func (ix *index) resolve(e *flow.Endpoint, names, ips []string) []peer {
+	return ix.resolveInto(nil, e, names, ips)
+}
+
+// resolveInto is resolve appending to buf[:0], so a caller looping over
+// edges allocates nothing for pods and entities.
+func (ix *index) resolveInto(buf []peer, e *flow.Endpoint, names, ips []string) []peer {
+	buf = buf[:0]
 	if e.IsPod() {
-		if c := ix.rawToClass[rawKey(e)]; c != nil {
-			return []peer{{kind: peerPod, cls: c}}
+		if c := ix.classOf(e); c != nil {
+			return append(buf, peer{kind: peerPod, cls: c})
 		}
-		return []peer{{kind: peerUnknown}}
+		return append(buf, peer{kind: peerUnknown})
 	}
 	ent, isEnt := entityOf(e)
 	outside := e.Identity >= flow.IdentityMinLocal || ent == "world" ||
 		(!isEnt && e.Identity == flow.IdentityUnknown)
 	if outside {
 		if len(names) > 0 {
-			out := make([]peer, 0, len(names))
 			for _, n := range names {
 				n = normName(n)
 				if n != "" {
-					out = append(out, peer{kind: peerFQDN, name: n})
+					buf = append(buf, peer{kind: peerFQDN, name: n})
 				}
 			}
-			if len(out) > 0 {
-				return out
+			if len(buf) > 0 {
+				return buf
 			}
 		}
-		var out []peer
 		for _, s := range ips {
 			if a, err := netip.ParseAddr(s); err == nil {
-				out = append(out, peer{kind: peerCIDR, ip: a.Unmap()})
+				buf = append(buf, peer{kind: peerCIDR, ip: a.Unmap()})
 			}
 		}
-		if len(out) > 0 {
-			return out
+		if len(buf) > 0 {
+			return buf
 		}
 		if isEnt || e.Identity >= flow.IdentityMinLocal {
-			return []peer{{kind: peerEntity, entity: "world"}}
+			return append(buf, peer{kind: peerEntity, entity: "world"})
 		}
-		return []peer{{kind: peerUnknown}}
+		return append(buf, peer{kind: peerUnknown})
 	}
 	if isEnt {
-		return []peer{{kind: peerEntity, entity: ent}}
+		return append(buf, peer{kind: peerEntity, entity: ent})
 	}
-	return []peer{{kind: peerUnknown}}
+	return append(buf, peer{kind: peerUnknown})
 }
 
 func normName(n string) string {
@@ -164,7 +169,14 @@ type stats struct {
 	pods  []string
 }
 
-func (s *stats) addEdge(e *flow.Edge, pods []string, maxPods int) {
+// podList names pods of one namespace without building "ns/pod" strings
+// until an example is kept.
+type podList struct {
+	ns    string
+	names []string
+}
+
+func (s *stats) addEdge(e *flow.Edge, pods podList, maxPods int) {
 	s.flows += e.Flows
 	s.edges++
 	if !e.FirstSeen.IsZero() && (s.first.IsZero() || e.FirstSeen.Before(s.first)) {
@@ -173,12 +185,16 @@ func (s *stats) addEdge(e *flow.Edge, pods []string, maxPods int) {
 	if e.LastSeen.After(s.last) {
 		s.last = e.LastSeen
 	}
-	for _, p := range pods {
+	for _, p := range pods.names {
 		if len(s.pods) >= maxPods {
 			break
 		}
-		if !slices.Contains(s.pods, p) {
-			s.pods = append(s.pods, p)
+		full := p
+		if pods.ns != "" && !strings.Contains(p, "/") {
+			full = pods.ns + "/" + p
+		}
+		if !slices.Contains(s.pods, full) {
+			s.pods = append(s.pods, full)
 		}
 	}
 }

@@ -14,11 +14,17 @@ const maxPortsPerRule = 40
 
 // portSig is a canonical key for a port set, to group peers sharing one.
 func portSig(ports []portKey) string {
-	parts := make([]string, len(ports))
+	var buf [64]byte
+	b := buf[:0]
 	for i, p := range ports {
-		parts[i] = p.String()
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p.proto...)
+		b = append(b, '/')
+		b = strconv.AppendUint(b, uint64(p.port), 10)
 	}
-	return strings.Join(parts, ",")
+	return string(b)
 }
 
 func sortedPorts(m map[portKey]*portAcc) []portKey {

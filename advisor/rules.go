@@ -189,17 +189,19 @@ func (b *builder) podSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 			if pns != in.ns {
 				selNS = pns
 			}
-			for _, sel := range n.peerSelectors(byNS[pns]) {
-				r.sels = append(r.sels, sel.endpointSelector(selNS))
-				t := sel.String()
+			for _, sr := range n.peerSelectors(byNS[pns]) {
+				if selNS == "" {
+					r.sels = append(r.sels, sr.local)
+				} else {
+					r.sels = append(r.sels, sr.remote)
+				}
+				t := sr.sel.String()
 				if selNS != "" {
 					t = pns + ":" + t
 				}
 				texts = append(texts, t)
-				for _, c := range n.classes {
-					if sel.matches(c) {
-						r.allowed = append(r.allowed, "c:"+c.ns+"/"+c.key)
-					}
+				for _, c := range sr.matched {
+					r.allowed = append(r.allowed, c.id)
 				}
 			}
 		}
@@ -261,9 +263,13 @@ func (b *builder) fqdnSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 			} else {
 				texts = append(texts, s.MatchName)
 			}
-			for _, n := range b.knownNames {
-				if fqdnMatches(s, n) {
-					r.allowed = append(r.allowed, "n:"+n)
+			if s.MatchName != "" {
+				r.allowed = append(r.allowed, "n:"+s.MatchName)
+			} else {
+				for _, n := range b.knownNames {
+					if fqdnMatches(s, n) {
+						r.allowed = append(r.allowed, "n:"+n)
+					}
 				}
 			}
 		}
@@ -332,8 +338,12 @@ func (b *builder) cidrSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 			}
 			r.cidrs = append(r.cidrs, cr)
 			texts = append(texts, cr.CIDR)
-			for _, ip := range b.knownIPs {
-				if pfx.Contains(ip) && !slices.Contains(cr.Except, netip.PrefixFrom(ip, ip.BitLen()).String()) {
+			// Known addresses inside the prefix: a binary search to its
+			// first address, then a walk while they stay inside.
+			i, _ := slices.BinarySearchFunc(b.knownIPs, pfx.Masked().Addr(), func(a, t netip.Addr) int { return a.Compare(t) })
+			for ; i < len(b.knownIPs) && pfx.Contains(b.knownIPs[i]); i++ {
+				ip := b.knownIPs[i]
+				if !slices.Contains(cr.Except, netip.PrefixFrom(ip, ip.BitLen()).String()) {
 					r.allowed = append(r.allowed, "ip:"+ip.String())
 				}
 			}

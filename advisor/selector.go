@@ -67,6 +67,12 @@ func (s selector) endpointSelector(namespace string) policy.EndpointSelector {
 type selResult struct {
 	sel  selector
 	over []*class
+	// matched are every class of the namespace the selector matches.
+	matched []*class
+	// local and remote are the rendered selector for a peer in the same
+	// namespace and for one in another (with the namespace label). Every
+	// rule naming this peer shares them: documents are read-only.
+	local, remote policy.EndpointSelector
 }
 
 // exactSelector finds a small selector matching every target class and, if
@@ -81,10 +87,14 @@ func (n *nsIndex) exactSelector(targets []*class) selResult {
 	}
 	slices.Sort(keys)
 	ck := strings.Join(keys, "\x00")
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if r, ok := n.selCache[ck]; ok {
 		return r
 	}
 	r := n.computeSelector(targets)
+	r.matched = filterMatching(n.classes, r.sel)
+	r.local, r.remote = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name)
 	n.selCache[ck] = r
 	return r
 }
@@ -208,7 +218,7 @@ func filterMatching(cs []*class, s selector) []*class {
 // peerSelectors returns selectors matching exactly the given classes of
 // one namespace: one per workload, falling back to one per class where a
 // workload's selector would also match unobserved classes.
-func (n *nsIndex) peerSelectors(cs []*class) []selector {
+func (n *nsIndex) peerSelectors(cs []*class) []selResult {
 	byWl := map[*workload][]*class{}
 	var order []*workload
 	for _, c := range cs {
@@ -217,18 +227,21 @@ func (n *nsIndex) peerSelectors(cs []*class) []selector {
 		}
 		byWl[c.wl] = append(byWl[c.wl], c)
 	}
-	var out []selector
+	var out []selResult
 	for _, wl := range order {
 		group := byWl[wl]
 		r := n.exactSelector(group)
 		if len(r.over) == 0 || len(group) == 1 {
-			out = append(out, r.sel)
+			out = append(out, r)
 			continue
 		}
 		for _, c := range group {
-			out = append(out, n.exactSelector([]*class{c}).sel)
+			out = append(out, n.exactSelector([]*class{c}))
 		}
 	}
-	slices.SortFunc(out, func(a, b selector) int { return strings.Compare(a.String(), b.String()) })
-	return slices.CompactFunc(out, func(a, b selector) bool { return a.String() == b.String() })
+	if len(out) > 1 {
+		slices.SortFunc(out, func(a, b selResult) int { return strings.Compare(a.sel.String(), b.sel.String()) })
+		out = slices.CompactFunc(out, func(a, b selResult) bool { return a.sel.String() == b.sel.String() })
+	}
+	return out
 }

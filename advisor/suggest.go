@@ -1,16 +1,23 @@
 package advisor
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/posture-dev/posture/flow"
 )
 
 // builder carries what every step of a suggestion needs.
 type builder struct {
+	// mu guards notes and noteCounts while namespaces are proposed in
+	// parallel.
+	mu         sync.Mutex
 	o          Options
 	ix         *index
 	maxPods    int
@@ -22,9 +29,18 @@ type builder struct {
 	noteCounts map[string]int
 	// allowIn/allowOut are the "peer|port" entries each workload's target
 	// rules allow, for the self-check and least-privilege accounting.
-	allowIn  map[*workload]map[string]struct{}
-	allowOut map[*workload]map[string]struct{}
+	allowIn  map[*workload]map[allowKey]struct{}
+	allowOut map[*workload]map[allowKey]struct{}
 }
+
+// allowKey is one peer on one port a workload's rules allow; anyPortKey
+// stands for every port.
+type allowKey struct {
+	peer string
+	pk   portKey
+}
+
+var anyPortKey = portKey{proto: "*"}
 
 func (o Options) withDefaults() Options {
 	if o.FQDNPatternSiblings <= 0 {
@@ -48,6 +64,8 @@ func (o Options) withDefaults() Options {
 const maxNotesPerKind = 5
 
 func (b *builder) note(ns, kind, format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	k := ns + "\x00" + kind
 	b.noteCounts[k]++
 	switch c := b.noteCounts[k]; {
@@ -71,32 +89,118 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	b := &builder{
 		o: o, ix: newIndex(), maxPods: o.ExamplePods,
 		proposed: map[string]bool{}, noteCounts: map[string]int{},
-		allowIn: map[*workload]map[string]struct{}{}, allowOut: map[*workload]map[string]struct{}{},
+		allowIn: map[*workload]map[allowKey]struct{}{}, allowOut: map[*workload]map[allowKey]struct{}{},
 	}
 	b.ix.build(collectIdentities(edges))
 	b.chooseNamespaces()
 	b.collectKnown(edges)
 
-	accs := map[string]*nsAcc{}
-	for ns := range b.proposed {
-		accs[ns] = &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}}
-	}
+	// One pass files every edge under the proposed namespaces it touches
+	// and records what verification counts globally.
 	legit := make([]bool, len(edges))
+	nsEdges := map[string][]int32{}
+	obs := &observer{pairs: map[pairKey]struct{}{}}
+	var rb resolveBufs
 	for i := range edges {
-		legit[i] = b.accumulate(&edges[i], accs)
+		e := &edges[i]
+		var conflict bool
+		legit[i], conflict = edgeLegit(e)
+		srcs, dsts := rb.resolve(b.ix, e)
+		sns, dns := "", ""
+		if srcs[0].kind == peerPod && b.proposed[srcs[0].cls.ns] {
+			sns = srcs[0].cls.ns
+			nsEdges[sns] = append(nsEdges[sns], int32(i))
+		}
+		if dsts[0].kind == peerPod && b.proposed[dsts[0].cls.ns] {
+			dns = dsts[0].cls.ns
+			if dns != sns {
+				nsEdges[dns] = append(nsEdges[dns], int32(i))
+			}
+		}
+		if sns == "" && dns == "" {
+			continue
+		}
+		primary := cmp.Or(sns, dns)
+		pk := portKey{proto: e.Protocol, port: e.Port}
+		if conflict {
+			b.note(primary, NoteConflict, "%s → %s on %s: %d flows forwarded and %d dropped by existing policy; proposed as allowed since it was forwarded — check the existing policy",
+				srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts[flow.VerdictDropped]), e.Verdicts[flow.VerdictDropped])
+		}
+		if !legit[i] {
+			b.note(primary, NoteDropped, "%s → %s on %s: %d flows only ever dropped by existing policy; not allowed",
+				srcs[0], peersText(dsts), pk, e.Flows)
+			continue
+		}
+		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
+			continue
+		}
+		obs.edges++
+		obs.flows += e.Flows
+		for _, d := range dsts {
+			obs.pairs[pairKey{srcs[0].id(), d.id(), pk}] = struct{}{}
+		}
 	}
-	nss := make([]string, 0, len(accs))
-	for ns := range accs {
+	nss := make([]string, 0, len(b.proposed))
+	for ns := range b.proposed {
 		nss = append(nss, ns)
+		for _, wl := range b.ix.ns[ns].workloads {
+			b.allowIn[wl] = map[allowKey]struct{}{}
+			b.allowOut[wl] = map[allowKey]struct{}{}
+		}
 	}
 	slices.Sort(nss)
-	for _, ns := range nss {
-		p.Namespaces = append(p.Namespaces, b.namespaceProposal(accs[ns]))
+	// Namespaces are independent once the evidence is filed: propose and
+	// verify them in parallel, each result in its place so the output
+	// stays in order, and drop each namespace's accumulators when done.
+	p.Namespaces = make([]NamespaceProposal, len(nss))
+	errs := make([]error, len(nss))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(nss)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rb resolveBufs
+			for i := range next {
+				ns := nss[i]
+				acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}}
+				for _, ei := range nsEdges[ns] {
+					if legit[ei] {
+						b.accumulate(&edges[ei], acc, &rb)
+					} else {
+						b.fileDropped(&edges[ei], acc, &rb)
+					}
+				}
+				p.Namespaces[i] = b.namespaceProposal(acc)
+				errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb)
+			}
+		}()
 	}
-	err := b.verify(p, edges, legit)
+	for i := range nss {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return p, err
+	}
+	err := b.finish(p, obs)
+	// Notes of one namespace keep their order; namespaces are sorted.
+	slices.SortStableFunc(b.notes, func(x, y Note) int { return strings.Compare(x.Namespace, y.Namespace) })
 	p.Notes = append(p.Notes, b.notes...)
 	p.summarize()
 	return p, err
+}
+
+// resolveBufs are one goroutine's buffers for resolving edge ends.
+type resolveBufs struct {
+	src, dst []peer
+}
+
+func (rb *resolveBufs) resolve(ix *index, e *flow.Edge) (srcs, dsts []peer) {
+	rb.src = ix.resolveInto(rb.src, &e.Source, nil, nil)
+	rb.dst = ix.resolveInto(rb.dst, &e.Destination, e.DNSNames, e.DestinationIPs)
+	return rb.src, rb.dst
 }
 
 // chooseNamespaces picks the namespaces to propose for.
@@ -161,78 +265,50 @@ func edgeLegit(e *flow.Edge) (legit, conflict bool) {
 	return ok > 0, ok > 0 && bad > 0
 }
 
-func nsPods(ns string, pods []string) []string {
-	out := make([]string, len(pods))
-	for i, p := range pods {
-		if ns != "" && !strings.Contains(p, "/") {
-			out[i] = ns + "/" + p
-		} else {
-			out[i] = p
+
+// fileDropped remembers the outside addresses existing policy denied a
+// workload, as evidence for CIDR exceptions.
+func (b *builder) fileDropped(e *flow.Edge, acc *nsAcc, rb *resolveBufs) {
+	srcs, dsts := rb.resolve(b.ix, e)
+	if srcs[0].kind != peerPod || srcs[0].cls.ns != acc.n.name {
+		return
+	}
+	w := acc.wl(srcs[0].cls.wl)
+	for _, d := range dsts {
+		if d.kind == peerCIDR {
+			w.dropped = append(w.dropped, d.ip)
 		}
 	}
-	return out
 }
 
-// accumulate files one edge under the workloads it concerns and reports
-// whether it is traffic to allow.
-func (b *builder) accumulate(e *flow.Edge, accs map[string]*nsAcc) bool {
-	legit, conflict := edgeLegit(e)
-	srcs := b.ix.resolve(&e.Source, nil, nil)
-	dsts := b.ix.resolve(&e.Destination, e.DNSNames, e.DestinationIPs)
+// accumulate files one allowed edge under the workloads of acc's
+// namespace it concerns: the source's egress, the destination's ingress.
+func (b *builder) accumulate(e *flow.Edge, acc *nsAcc, rb *resolveBufs) {
+	srcs, dsts := rb.resolve(b.ix, e)
 	pk := portKey{proto: e.Protocol, port: e.Port}
-	var srcAcc, dstAcc *nsAcc
-	if srcs[0].kind == peerPod {
-		srcAcc = accs[srcs[0].cls.ns]
-	}
-	if len(dsts) > 0 && dsts[0].kind == peerPod {
-		dstAcc = accs[dsts[0].cls.ns]
-	}
-	if srcAcc == nil && dstAcc == nil {
-		return legit
-	}
-	ns := ""
-	if srcAcc != nil {
-		ns = srcAcc.n.name
-	} else {
-		ns = dstAcc.n.name
-	}
-	if conflict {
-		b.note(ns, NoteConflict, "%s → %s on %s: %d flows forwarded and %d dropped by existing policy; proposed as allowed since it was forwarded — check the existing policy",
-			srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts[flow.VerdictDropped]), e.Verdicts[flow.VerdictDropped])
-	}
-	if !legit {
-		b.note(ns, NoteDropped, "%s → %s on %s: %d flows only ever dropped by existing policy; not allowed",
-			srcs[0], peersText(dsts), pk, e.Flows)
-		if srcAcc != nil {
-			w := srcAcc.wl(srcs[0].cls.wl)
-			for _, d := range dsts {
-				if d.kind == peerCIDR {
-					w.dropped = append(w.dropped, d.ip)
-				}
-			}
-		}
-		return false
-	}
-	if srcAcc != nil {
+	ns := acc.n.name
+	srcIn := srcs[0].kind == peerPod && srcs[0].cls.ns == ns
+	dstIn := dsts[0].kind == peerPod && dsts[0].cls.ns == ns
+	if srcIn {
 		src := srcs[0].cls
-		w := srcAcc.wl(src.wl)
-		pods := nsPods(src.ns, e.SourcePods)
+		w := acc.wl(src.wl)
+		pods := podList{src.ns, e.SourcePods}
 		w.outFlows.addEdge(e, pods, b.maxPods)
-		srcAcc.st.addEdge(e, pods, b.maxPods)
+		acc.st.addEdge(e, pods, b.maxPods)
 		for _, d := range dsts {
 			switch {
 			case d.kind == peerUnknown:
 				b.note(src.ns, NoteUnknown, "%s → %s on %s: the destination has no identity, labels or address; no rule can select it",
-					e.Source.String(), e.Destination.String(), pk)
+					srcs[0], e.Destination.String(), pk)
 			case dnsPeer(d, pk):
 				w.dns.add(d, pk, e, pods, b.maxPods)
-				srcAcc.dns.add(d, pk, e, pods, b.maxPods)
+				acc.dns.add(d, pk, e, pods, b.maxPods)
 				for _, q := range e.DNSQueries {
 					if w.queries == nil {
 						w.queries = map[string]bool{}
 					}
 					w.queries[normName(q)] = true
-					srcAcc.queries[normName(q)] = true
+					acc.queries[normName(q)] = true
 				}
 			case d.kind == peerEntity && d.entity == "kube-apiserver":
 				w.apiserv.add(d, pk, e, pods, b.maxPods)
@@ -241,30 +317,29 @@ func (b *builder) accumulate(e *flow.Edge, accs map[string]*nsAcc) bool {
 			}
 		}
 	}
-	if dstAcc != nil {
+	if dstIn {
 		dst := dsts[0].cls
-		w := dstAcc.wl(dst.wl)
-		w.inFlows.addEdge(e, nsPods(dst.ns, e.DestinationPods), b.maxPods)
-		pods := nsPods(podNamespaceOf(srcs[0]), e.SourcePods)
-		if srcAcc == nil || srcAcc != dstAcc {
-			dstAcc.st.addEdge(e, pods, b.maxPods)
+		w := acc.wl(dst.wl)
+		w.inFlows.addEdge(e, podList{dst.ns, e.DestinationPods}, b.maxPods)
+		pods := podList{podNamespaceOf(srcs[0]), e.SourcePods}
+		if !srcIn {
+			acc.st.addEdge(e, pods, b.maxPods)
 		}
 		s := srcs[0]
 		switch {
 		case s.kind == peerUnknown:
 			b.note(dst.ns, NoteUnknown, "%s → %s on %s: the source has no identity or labels; no rule can select it",
-				e.Source.String(), e.Destination.String(), pk)
+				e.Source.String(), dsts[0], pk)
 		case s.kind == peerEntity && s.entity == "host":
 			w.host.add(s, pk, e, pods, b.maxPods)
 		case s.kind == peerEntity && s.entity != "world" && s.entity != "remote-node" && s.entity != "kube-apiserver":
 			b.note(dst.ns, NoteReserved, "%s ← reserved:%s on %s (%d flows): the source has only a reserved identity, no labels to select; allowed with fromEntities %s",
-				peer{kind: peerPod, cls: dst}, s.entity, pk, e.Flows, s.entity)
+				dsts[0], s.entity, pk, e.Flows, s.entity)
 			w.ingress.add(s, pk, e, pods, b.maxPods)
 		default:
 			w.ingress.add(s, pk, e, pods, b.maxPods)
 		}
 	}
-	return true
 }
 
 func peersText(ps []peer) string {

@@ -9,12 +9,11 @@ import (
 	"github.com/posture-dev/posture/policy"
 )
 
-// Decision is an evaluator's answer for one flow.
+// Decision is an evaluator's answer for one flow, per direction: egress
+// is decided at the source, ingress at the destination.
 type Decision struct {
-	Allowed bool
-	// Direction that denied ("ingress" or "egress") and why.
-	Direction string
-	Reason    string
+	EgressAllowed, IngressAllowed bool
+	EgressReason, IngressReason   string
 }
 
 // EvaluateFunc answers for one flow under a compiled policy set.
@@ -28,27 +27,21 @@ type VerifyFunc func(ps []*policy.Policy) (EvaluateFunc, error)
 var ErrBreakage = errors.New("the proposal would deny observed traffic")
 
 // account records what the workload's target rules allow.
+// The per-workload sets exist before namespaces are proposed in parallel,
+// and only the workload's own namespace writes them.
 func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
-	in := b.allowIn[d.wl]
-	if in == nil {
-		in = map[string]struct{}{}
-		b.allowIn[d.wl] = in
-	}
-	out := b.allowOut[d.wl]
-	if out == nil {
-		out = map[string]struct{}{}
-		b.allowOut[d.wl] = out
-	}
-	fill := func(set map[string]struct{}, specs []ruleSpec) {
+	in, out := b.allowIn[d.wl], b.allowOut[d.wl]
+	fill := func(set map[allowKey]struct{}, specs []ruleSpec) {
 		for i := range specs {
 			s := &specs[i]
+			anyP := anyPort(s.ports)
 			for _, id := range s.allowed {
-				if anyPort(s.ports) {
-					set[id+"|*"] = struct{}{}
+				if anyP {
+					set[allowKey{id, anyPortKey}] = struct{}{}
 					continue
 				}
 				for _, pk := range s.ports {
-					set[id+"|"+pk.String()] = struct{}{}
+					set[allowKey{id, pk}] = struct{}{}
 				}
 			}
 		}
@@ -58,162 +51,164 @@ func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
 	fill(out, dnsSpecs) // the namespace-wide DNS allowance selects every pod
 }
 
-func (b *builder) allows(set map[string]struct{}, id string, pk portKey) bool {
-	if _, ok := set[id+"|"+pk.String()]; ok {
+func (b *builder) allows(set map[allowKey]struct{}, id string, pk portKey) bool {
+	if _, ok := set[allowKey{id, pk}]; ok {
 		return true
 	}
-	_, ok := set[id+"|*"]
+	_, ok := set[allowKey{id, anyPortKey}]
 	return ok
 }
 
 // selfCheck answers from the advisor's own model of its rules: used when
 // no evaluator is available, and always for least-privilege accounting.
 func (b *builder) selfCheck(src, dst peer, pk portKey) Decision {
+	d := Decision{EgressAllowed: true, IngressAllowed: true}
 	if src.kind == peerPod && b.proposed[src.cls.ns] {
 		if !b.allows(b.allowOut[src.cls.wl], dst.id(), pk) {
-			return Decision{Direction: DirEgress, Reason: "no egress rule of " + src.cls.wl.name + " covers it"}
+			d.EgressAllowed, d.EgressReason = false, "no egress rule of "+src.cls.wl.name+" covers it"
 		}
 	}
 	if dst.kind == peerPod && b.proposed[dst.cls.ns] {
 		if !b.allows(b.allowIn[dst.cls.wl], src.id(), pk) {
-			return Decision{Direction: DirIngress, Reason: "no ingress rule of " + dst.cls.wl.name + " covers it"}
+			d.IngressAllowed, d.IngressReason = false, "no ingress rule of "+dst.cls.wl.name+" covers it"
 		}
 	}
-	return Decision{Allowed: true}
+	return d
 }
 
-// verify evaluates the target set against every observed edge touching a
-// proposed namespace, fills coverage and least privilege, and returns an
-// error wrapping ErrBreakage if anything observed would be denied.
-func (b *builder) verify(p *Proposal, edges []flow.Edge, legit []bool) error {
-	var target []*policy.Policy
-	for i := range p.Namespaces {
-		target = append(target, p.Namespaces[i].Target...)
-	}
+// verifyNS evaluates one namespace's target set against the observed
+// edges touching it. A CiliumNetworkPolicy only selects pods of its own
+// namespace, so the egress verdict of an edge depends only on the source
+// namespace's policies and the ingress verdict only on the destination's:
+// checking each namespace with its own policies, on its side of each edge,
+// is exact and keeps one namespace's compiled set in memory at a time.
+func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32, legit []bool, rb *resolveBufs) error {
+	ns := np.Namespace
 	verifyFn := b.o.Verify
 	if verifyFn == nil {
 		verifyFn = DefaultVerifier
 	}
-	eval, err := verifyFn(target)
+	eval, err := verifyFn(np.Target)
 	if err != nil {
-		return fmt.Errorf("compiling the proposal for verification: %w", err)
+		return fmt.Errorf("compiling the proposal for %s for verification: %w", ns, err)
 	}
-	byNS := map[string]*NamespaceProposal{}
-	for i := range p.Namespaces {
-		byNS[p.Namespaces[i].Namespace] = &p.Namespaces[i]
-		p.Namespaces[i].Verification.Checked = eval != nil
-	}
-	p.Verification.Checked = eval != nil
-	observed := map[string]struct{}{}
-	nsObserved := map[string]map[string]struct{}{}
-	type flip struct {
-		ns, wl, dir string
-	}
+	np.Verification.Checked = eval != nil
+	type flip struct{ wl, dir string }
 	notCovered := map[flip][]Breakage{}
 	notCoveredFlows := map[flip]uint64{}
 	notCoveredEdges := map[flip]int{}
-	var total int
-	for i := range edges {
-		if !legit[i] {
+	for _, ei := range idx {
+		if !legit[ei] {
 			continue
 		}
-		e := &edges[i]
-		srcs := b.ix.resolve(&e.Source, nil, nil)
-		dsts := b.ix.resolve(&e.Destination, e.DNSNames, e.DestinationIPs)
-		var nss []string
-		if srcs[0].kind == peerPod && b.proposed[srcs[0].cls.ns] {
-			nss = append(nss, srcs[0].cls.ns)
-		}
-		if dsts[0].kind == peerPod && b.proposed[dsts[0].cls.ns] && (len(nss) == 0 || nss[0] != dsts[0].cls.ns) {
-			nss = append(nss, dsts[0].cls.ns)
-		}
-		if len(nss) == 0 || srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
+		e := &edges[ei]
+		srcs, dsts := rb.resolve(b.ix, e)
+		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
 			continue
 		}
-		total++
-		p.Verification.Flows += e.Flows
+		srcIn := srcs[0].kind == peerPod && srcs[0].cls.ns == ns
+		dstIn := dsts[0].kind == peerPod && dsts[0].cls.ns == ns
+		np.Verification.Edges++
+		np.Verification.Flows += e.Flows
 		pk := portKey{proto: e.Protocol, port: e.Port}
-		for _, d := range dsts {
-			key := srcs[0].id() + "|" + d.id() + "|" + pk.String()
-			observed[key] = struct{}{}
-			for _, ns := range nss {
-				if nsObserved[ns] == nil {
-					nsObserved[ns] = map[string]struct{}{}
-				}
-				nsObserved[ns][key] = struct{}{}
-			}
-		}
-		for _, ns := range nss {
-			byNS[ns].Verification.Edges++
-			byNS[ns].Verification.Flows += e.Flows
-		}
-		var dec Decision
+		dec := Decision{EgressAllowed: true, IngressAllowed: true}
 		if eval != nil {
-			dec = Decision{Allowed: true}
 			for _, f := range probes(e) {
-				if d := eval(&f); !d.Allowed {
-					dec = d
-					break
+				d := eval(&f)
+				if srcIn && !d.EgressAllowed && dec.EgressAllowed {
+					dec.EgressAllowed, dec.EgressReason = false, d.EgressReason
+				}
+				if dstIn && !d.IngressAllowed && dec.IngressAllowed {
+					dec.IngressAllowed, dec.IngressReason = false, d.IngressReason
 				}
 			}
 		} else {
-			dec = Decision{Allowed: true}
 			for _, d := range dsts {
-				if x := b.selfCheck(srcs[0], d, pk); !x.Allowed {
-					dec = x
-					break
+				x := b.selfCheck(srcs[0], d, pk)
+				if srcIn && !x.EgressAllowed && dec.EgressAllowed {
+					dec.EgressAllowed, dec.EgressReason = false, x.EgressReason
+				}
+				if dstIn && !x.IngressAllowed && dec.IngressAllowed {
+					dec.IngressAllowed, dec.IngressReason = false, x.IngressReason
 				}
 			}
 		}
-		if dec.Allowed {
-			continue
-		}
-		br := Breakage{
-			Source: e.Source.String(), Destination: e.Destination.String(), Port: pk.String(),
-			Direction: dec.Direction, Flows: e.Flows, Reason: dec.Reason,
-		}
-		p.Verification.Breakage = append(p.Verification.Breakage, br)
-		for _, ns := range nss {
-			byNS[ns].Verification.Breakage = append(byNS[ns].Verification.Breakage, br)
-		}
-		// Attribute to the flip that would cause it.
-		if dec.Direction != DirIngress && srcs[0].kind == peerPod && b.proposed[srcs[0].cls.ns] {
-			k := flip{srcs[0].cls.ns, srcs[0].cls.wl.name, DirEgress}
+		add := func(dir, reason string, wl *workload) {
+			br := Breakage{
+				Source: srcs[0].String(), Destination: peersText(dsts), Port: pk.String(),
+				Direction: dir, Flows: e.Flows, Reason: reason,
+			}
+			np.Verification.Breakage = append(np.Verification.Breakage, br)
+			k := flip{wl.name, dir}
 			notCovered[k] = append(notCovered[k], br)
 			notCoveredFlows[k] += e.Flows
 			notCoveredEdges[k]++
 		}
-		if dec.Direction != DirEgress && dsts[0].kind == peerPod && b.proposed[dsts[0].cls.ns] {
-			k := flip{dsts[0].cls.ns, dsts[0].cls.wl.name, DirIngress}
-			notCovered[k] = append(notCovered[k], br)
-			notCoveredFlows[k] += e.Flows
-			notCoveredEdges[k]++
+		if !dec.EgressAllowed {
+			add(DirEgress, dec.EgressReason, srcs[0].cls.wl)
+		}
+		if !dec.IngressAllowed {
+			add(DirIngress, dec.IngressReason, dsts[0].cls.wl)
 		}
 	}
-	p.Verification.Edges = total
-	p.Verification.ObservedPairs = len(observed)
+	for j := range np.Stages {
+		sd := &np.Stages[j]
+		if sd.Readiness == nil {
+			continue
+		}
+		k := flip{sd.Workload, sd.Direction}
+		sd.Readiness.NotCovered = notCovered[k]
+		sd.Readiness.CoveredFlows = sd.Readiness.Flows - min(sd.Readiness.Flows, notCoveredFlows[k])
+		sd.Readiness.CoveredEdges = sd.Readiness.Edges - min(sd.Readiness.Edges, notCoveredEdges[k])
+	}
+	return nil
+}
+
+// observe records the edges touching proposed namespaces for the global
+// totals and observed pairs.
+type observer struct {
+	edges int
+	flows uint64
+	pairs map[pairKey]struct{}
+}
+
+type pairKey struct {
+	src, dst string
+	pk       portKey
+}
+
+// finish fills the global verification and least privilege once every
+// namespace was proposed and checked.
+func (b *builder) finish(p *Proposal, obs *observer) error {
+	// Vacuously checked when no namespace needed it.
+	p.Verification.Checked = true
+	p.Verification.Edges = obs.edges
+	p.Verification.Flows = obs.flows
+	p.Verification.ObservedPairs = len(obs.pairs)
+	nsObserved := map[string]int{}
+	for k := range obs.pairs {
+		s, d := b.ix.byID[k.src], b.ix.byID[k.dst]
+		if s != nil && b.proposed[s.ns] {
+			nsObserved[s.ns]++
+		}
+		if d != nil && b.proposed[d.ns] && (s == nil || s.ns != d.ns) {
+			nsObserved[d.ns]++
+		}
+	}
 	for i := range p.Namespaces {
 		np := &p.Namespaces[i]
-		np.Verification.ObservedPairs = len(nsObserved[np.Namespace])
+		p.Verification.Checked = p.Verification.Checked && np.Verification.Checked
+		p.Verification.Breakage = append(p.Verification.Breakage, np.Verification.Breakage...)
+		np.Verification.ObservedPairs = nsObserved[np.Namespace]
 		np.Verification.AllowedPairs = b.allowedPairs(np.Namespace)
 		p.Verification.AllowedPairs += np.Verification.AllowedPairs
-		for j := range np.Stages {
-			sd := &np.Stages[j]
-			if sd.Readiness == nil {
-				continue
-			}
-			k := flip{np.Namespace, sd.Workload, sd.Direction}
-			sd.Readiness.NotCovered = notCovered[k]
-			sd.Readiness.CoveredFlows = sd.Readiness.Flows - min(sd.Readiness.Flows, notCoveredFlows[k])
-			sd.Readiness.CoveredEdges = sd.Readiness.Edges - min(sd.Readiness.Edges, notCoveredEdges[k])
-		}
 	}
 	if n := len(p.Verification.Breakage); n > 0 {
 		var parts []string
 		for _, br := range p.Verification.Breakage[:min(n, 5)] {
-			parts = append(parts, fmt.Sprintf("%s → %s %s (%s)", br.Source, br.Destination, br.Port, br.Reason))
+			parts = append(parts, fmt.Sprintf("%s → %s %s at %s (%s)", br.Source, br.Destination, br.Port, br.Direction, br.Reason))
 		}
-		return fmt.Errorf("%w: %d edges, e.g. %s", ErrBreakage, n, strings.Join(parts, "; "))
+		return fmt.Errorf("%w: %d, e.g. %s", ErrBreakage, n, strings.Join(parts, "; "))
 	}
 	return nil
 }
@@ -226,37 +221,26 @@ func (b *builder) allowedPairs(ns string) int {
 	n := b.ix.ns[ns]
 	count := 0
 	proposedClass := func(id string) (*class, bool) {
-		rest, ok := strings.CutPrefix(id, "c:")
-		if !ok {
-			return nil, false
-		}
-		pns, key, _ := strings.Cut(rest, "/")
-		if !b.proposed[pns] {
-			return nil, false
-		}
-		c := b.ix.ns[pns].byKey[key]
-		return c, c != nil
+		c := b.ix.byID[id]
+		return c, c != nil && b.proposed[c.ns]
 	}
 	for _, wl := range n.workloads {
 		for entry := range b.allowIn[wl] {
-			id, port, _ := strings.Cut(entry, "|")
-			src, isProposed := proposedClass(id)
+			src, isProposed := proposedClass(entry.peer)
 			for _, d := range wl.classes {
 				if !isProposed {
 					count++
 					continue
 				}
-				dstID := "c:" + d.ns + "/" + d.key
-				if _, ok := b.allowOut[src.wl][dstID+"|"+port]; ok {
+				if _, ok := b.allowOut[src.wl][allowKey{d.id, entry.pk}]; ok {
 					count++
-				} else if _, ok := b.allowOut[src.wl][dstID+"|*"]; ok {
+				} else if _, ok := b.allowOut[src.wl][allowKey{d.id, anyPortKey}]; ok {
 					count++
 				}
 			}
 		}
 		for entry := range b.allowOut[wl] {
-			id, _, _ := strings.Cut(entry, "|")
-			if _, ok := proposedClass(id); ok {
+			if _, ok := proposedClass(entry.peer); ok {
 				continue // counted on the destination's ingress side
 			}
 			count += len(wl.classes)
@@ -293,13 +277,10 @@ func DefaultVerifier(ps []*policy.Policy) (EvaluateFunc, error) {
 	}
 	return func(f *flow.Flow) Decision {
 		r := eng.Evaluate(f)
-		if r.Verdict.Allows() {
-			return Decision{Allowed: true}
+		return Decision{
+			EgressAllowed: r.Egress.Decision.Allows(), EgressReason: r.Egress.Reason,
+			IngressAllowed: r.Ingress.Decision.Allows(), IngressReason: r.Ingress.Reason,
 		}
-		if !r.Egress.Decision.Allows() {
-			return Decision{Direction: DirEgress, Reason: r.Egress.Reason}
-		}
-		return Decision{Direction: DirIngress, Reason: r.Ingress.Reason}
 	}, nil
 }
 
