@@ -265,7 +265,6 @@ func edgeLegit(e *flow.Edge) (legit, conflict bool) {
 	return ok > 0, ok > 0 && bad > 0
 }
 
-
 // fileDropped remembers the outside addresses existing policy denied a
 // workload, as evidence for CIDR exceptions.
 func (b *builder) fileDropped(e *flow.Edge, acc *nsAcc, rb *resolveBufs) {
