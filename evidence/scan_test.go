@@ -208,3 +208,21 @@ func TestFastPathSameEdges(t *testing.T) {
 		t.Error("fast path changes edges")
 	}
 }
+
+func TestLineEndings(t *testing.T) {
+	lines := strings.Split(strings.TrimSpace(string(captures(t))), "\n")[:4]
+	for name, in := range map[string]string{
+		"CRLF":               strings.Join(lines, "\r\n") + "\r\n",
+		"no final newline":   strings.Join(lines, "\n"),
+		"blank lines around": "\n\n" + strings.Join(lines, "\n\n") + "\n\n",
+	} {
+		st, err := Scan(context.Background(), "-", strings.NewReader(in), func(Item) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAccounting(t, st)
+		if st.Flows+st.Replies != 4 || st.Malformed != 0 {
+			t.Errorf("%s: %+v", name, st)
+		}
+	}
+}
