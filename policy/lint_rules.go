@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -31,6 +30,8 @@ const (
 	RuleCCNPNamespace       = "clusterwide-namespace"
 	RuleNodeSelectorLabels  = "node-selector-labels"
 	RuleEmptyPeerRule       = "allows-nothing"
+	RulePortNumber          = "odd-port-number"
+	RuleICMPType            = "icmp-type-range"
 )
 
 // Label keys with meaning to Cilium, without source prefix.
@@ -78,6 +79,7 @@ func (l *linter) policy(p *Policy) {
 		rp := rulePath(p, i)
 		l.selectors(p, r, rp)
 		l.ports(p, r, rp)
+		l.numbers(p, r, rp)
 		l.fqdns(p, r, rp)
 		l.entities(p, r, rp)
 		l.emptyRules(p, r, rp)
@@ -202,73 +204,16 @@ func (l *linter) selectors(p *Policy, r *Rule, rp string) {
 	}
 	for i := range r.Ingress {
 		if len(r.Ingress[i].FromNodes) > 0 {
-			l.add(p, index(rp+".ingress", i)+".fromNodes", SeverityInfo, RuleNodeSelectorLabels, "",
-				"fromNodes only works when Cilium runs with --enable-node-selector-labels")
+			l.add(p, index(rp+".ingress", i)+".fromNodes", SeverityWarning, RuleNodeSelectorLabels, "select nodes with fromEntities: [ host, remote-node ] instead",
+				"fromNodes is rejected unless Cilium runs with --enable-node-selector-labels (off by default)")
 		}
 	}
 	for i := range r.Egress {
 		if len(r.Egress[i].ToNodes) > 0 {
-			l.add(p, index(rp+".egress", i)+".toNodes", SeverityInfo, RuleNodeSelectorLabels, "",
-				"toNodes only works when Cilium runs with --enable-node-selector-labels")
+			l.add(p, index(rp+".egress", i)+".toNodes", SeverityWarning, RuleNodeSelectorLabels, "select nodes with toEntities: [ host, remote-node ] instead",
+				"toNodes is rejected unless Cilium runs with --enable-node-selector-labels (off by default)")
 		}
 	}
-}
-
-// portRules calls fn for each allow port rule of a rule.
-func portRules(r *Rule, rp string, fn func(pr *PortRule, path string, egress bool)) {
-	for i := range r.Ingress {
-		for j := range r.Ingress[i].ToPorts {
-			fn(&r.Ingress[i].ToPorts[j], index(index(rp+".ingress", i)+".toPorts", j), false)
-		}
-	}
-	for i := range r.Egress {
-		for j := range r.Egress[i].ToPorts {
-			fn(&r.Egress[i].ToPorts[j], index(index(rp+".egress", i)+".toPorts", j), true)
-		}
-	}
-}
-
-func (l *linter) ports(p *Policy, r *Rule, rp string) {
-	portRules(r, rp, func(pr *PortRule, path string, egress bool) {
-		if pr.Rules == nil {
-			return
-		}
-		for k, h := range pr.Rules.HTTP {
-			if h.Path == "" || strings.HasPrefix(h.Path, "^") && strings.HasSuffix(h.Path, "$") {
-				continue
-			}
-			core := strings.TrimSuffix(strings.TrimPrefix(h.Path, "^"), "$")
-			l.add(p, index(path+".rules.http", k)+".path", SeverityWarning, RuleUnanchoredRegex,
-				fmt.Sprintf("write ^%s$ for exactly this path, or ^%s(/.*)?$ to include everything below it", core, strings.TrimSuffix(core, "/")),
-				"path %q is not anchored: Cilium matches the regular expression against the whole request path, so it never matches a longer path", h.Path)
-		}
-		if len(pr.Rules.DNS) == 0 || !egress {
-			return
-		}
-		udp53, tcp53 := false, false
-		for k, pp := range pr.Ports {
-			n, _ := strconv.Atoi(pp.Port)
-			covers := pp.Port == "53" || pp.Port == "" || pp.Port == "0" || pp.Port == "dns" || pp.Port == "domain" ||
-				n > 0 && n <= 53 && int(pp.EndPort) >= 53
-			if !covers {
-				l.add(p, index(path+".ports", k)+".port", SeverityWarning, RuleDNSPort, `DNS servers listen on port 53`,
-					"DNS rules on port %s: the DNS proxy only sees queries sent to this port", pp.Port)
-				continue
-			}
-			switch pp.Protocol {
-			case "UDP":
-				udp53 = true
-			case "TCP":
-				tcp53 = true
-			case "", "ANY":
-				udp53, tcp53 = true, true
-			}
-		}
-		if udp53 && !tcp53 {
-			l.add(p, path+".ports", SeverityWarning, RuleDNSUDPOnly, `use protocol: ANY for port 53 (or add a TCP entry), as Cilium's FQDN examples do`,
-				"DNS is allowed and proxied on UDP only: DNS over TCP/53 (the fallback for truncated answers) is not intercepted and, under egress default deny, dropped")
-		}
-	})
 }
 
 func (l *linter) entities(p *Policy, r *Rule, rp string) {
@@ -293,111 +238,18 @@ func (l *linter) entities(p *Policy, r *Rule, rp string) {
 	for i := range r.Egress {
 		eg := &r.Egress[i]
 		check(eg.ToEntities, index(rp+".egress", i), "toEntities", len(eg.ToPorts), len(eg.ICMPs), false)
-		for j := range eg.ToServices {
-			l.add(p, index(index(rp+".egress", i)+".toServices", j), SeverityWarning, RuleToServices,
+		for j, s := range eg.ToServices {
+			sp := index(index(rp+".egress", i)+".toServices", j)
+			if s.K8sServiceSelector == nil && (s.K8sService == nil || s.K8sService.ServiceName == "") {
+				l.add(p, sp, SeverityWarning, RuleToServices, "name the Service with k8sService.serviceName, or select Services with k8sServiceSelector",
+					"this toServices entry names no Service, so it matches nothing")
+				continue
+			}
+			l.add(p, sp, SeverityWarning, RuleToServices,
 				"for pods behind a Service use toEndpoints with the backend pods' labels and io.kubernetes.pod.namespace",
 				"toServices only works for Services without a selector (backed by hand-made Endpoints); for a Service that selects pods it allows nothing")
 		}
 	}
-}
-
-// dnsSelectors lists every DNS rule selector of the policies in scope.
-func dnsSelectors(scope []*Policy) []PortRuleDNS {
-	var out []PortRuleDNS
-	for _, q := range scope {
-		for _, r := range q.Rules() {
-			for _, e := range r.Egress {
-				for _, pr := range e.ToPorts {
-					if pr.Rules != nil {
-						out = append(out, pr.Rules.DNS...)
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
-// dnsCovers reports whether a DNS rule makes Cilium's proxy see lookups of
-// the name (or a sample name of the pattern) a toFQDNs selector uses.
-func (l *linter) dnsCovers(d PortRuleDNS, f FQDNSelector) bool {
-	name := f.MatchName
-	if name == "" {
-		name = strings.ReplaceAll(strings.ReplaceAll(f.MatchPattern, "**.", "a.b."), "*", "x")
-	}
-	if d.MatchName != "" {
-		return fqdnName(d.MatchName) == fqdnName(name)
-	}
-	re, ok := l.patterns[d.MatchPattern]
-	if !ok {
-		re, _ = dnsPatternRegexp(d.MatchPattern)
-		if l.patterns == nil {
-			l.patterns = map[string]*regexp.Regexp{}
-		}
-		l.patterns[d.MatchPattern] = re
-	}
-	return re != nil && re.MatchString(fqdnName(name))
-}
-
-func (l *linter) fqdns(p *Policy, r *Rule, rp string) {
-	var dns []PortRuleDNS
-	loaded := false
-	for i := range r.Egress {
-		for j, f := range r.Egress[i].ToFQDNs {
-			if !loaded {
-				dns, loaded = dnsSelectors(l.scope(p)), true
-			}
-			path := index(index(rp+".egress", i)+".toFQDNs", j)
-			hint := `add an egress rule to kube-dns with toPorts: [ { ports: [ { port: "53", protocol: ANY } ], rules: { dns: [ { matchPattern: "*" } ] } } ]`
-			if len(dns) == 0 {
-				l.add(p, path, SeverityWarning, RuleFQDNWithoutDNS, hint,
-					"toFQDNs only matches addresses Cilium's DNS proxy saw in answers, and no policy for these endpoints sends DNS through the proxy (an egress rule with rules.dns)")
-				continue
-			}
-			if !slices.ContainsFunc(dns, func(d PortRuleDNS) bool { return l.dnsCovers(d, f) }) {
-				name := f.MatchName
-				if name == "" {
-					name = f.MatchPattern
-				}
-				l.add(p, path, SeverityWarning, RuleFQDNWithoutDNS, "add a matching matchName or matchPattern to the DNS rule",
-					"no DNS rule for these endpoints matches %q, so the proxy never sees its lookups and this toFQDNs selector matches nothing", name)
-			}
-		}
-	}
-}
-
-// scope lists the policies whose rules may apply to the same endpoints as
-// p's: for a namespaced policy its namespace's policies and every
-// clusterwide one; for a clusterwide policy all whole policies; for a
-// fragment, whose namespace is unknown, the policies of its own file.
-func (l *linter) scope(p *Policy) []*Policy {
-	key := "ns:" + p.Metadata.Namespace
-	switch {
-	case p.Origin.Fragment != "":
-		key = "file:" + p.Origin.File
-	case p.Clusterwide():
-		key = "cluster"
-	}
-	if s, ok := l.scopes[key]; ok {
-		return s
-	}
-	var out []*Policy
-	for _, q := range l.set {
-		switch {
-		case q == nil:
-		case p.Origin.Fragment != "" || q.Origin.Fragment != "":
-			if q == p || q.Origin.Fragment != "" && p.Origin.Fragment != "" && q.Origin.File == p.Origin.File {
-				out = append(out, q)
-			}
-		case p.Clusterwide() || q.Clusterwide() || q.Metadata.Namespace == p.Metadata.Namespace:
-			out = append(out, q)
-		}
-	}
-	if l.scopes == nil {
-		l.scopes = map[string][]*Policy{}
-	}
-	l.scopes[key] = out
-	return out
 }
 
 // emptyRules notes allow rules with no peer, port or ICMP field: they

@@ -325,3 +325,37 @@ func nameMatches(values []string, token string) bool {
 		return v == token || v == "app-"+token || "app-"+v == token
 	})
 }
+
+// scope lists the policies whose rules may apply to the same endpoints as
+// p's: for a namespaced policy its namespace's policies and every
+// clusterwide one; for a clusterwide policy all whole policies; for a
+// fragment, whose namespace is unknown, the policies of its own file.
+func (l *linter) scope(p *Policy) []*Policy {
+	key := "ns:" + p.Metadata.Namespace
+	switch {
+	case p.Origin.Fragment != "":
+		key = "file:" + p.Origin.File
+	case p.Clusterwide():
+		key = "cluster"
+	}
+	if s, ok := l.scopes[key]; ok {
+		return s
+	}
+	var out []*Policy
+	for _, q := range l.set {
+		switch {
+		case q == nil:
+		case p.Origin.Fragment != "" || q.Origin.Fragment != "":
+			if q == p || q.Origin.Fragment != "" && p.Origin.Fragment != "" && q.Origin.File == p.Origin.File {
+				out = append(out, q)
+			}
+		case p.Clusterwide() || q.Clusterwide() || q.Metadata.Namespace == p.Metadata.Namespace:
+			out = append(out, q)
+		}
+	}
+	if l.scopes == nil {
+		l.scopes = map[string][]*Policy{}
+	}
+	l.scopes[key] = out
+	return out
+}

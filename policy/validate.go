@@ -38,7 +38,9 @@ const (
 // protocol rules, where L7 is allowed, CIDR excepts, FQDN syntax). The
 // error is an ErrorList naming file, line and field path. fromRequires and
 // toRequires are accepted (Cilium 1.15 enforces them; lint warns that
-// newer CRDs reject them).
+// newer CRDs reject them). One check is stricter than Cilium: an endPort
+// below its port is an error here, where Cilium silently matches the single
+// port.
 func Validate(p *Policy) error {
 	if p == nil {
 		return ErrorList{{Code: CodeInvalidDocument, Msg: "policy is nil"}}
@@ -238,12 +240,6 @@ func (v *validator) egressCommon(r *EgressCommonRule, fqdns int, path string) {
 	v.entities(r.ToEntities, path+".toEntities")
 	for i, s := range r.ToServices {
 		sp := index(path+".toServices", i)
-		switch {
-		case s.K8sService == nil && s.K8sServiceSelector == nil:
-			v.fail(sp, CodeValue, "", "toServices entry needs k8sService or k8sServiceSelector")
-		case s.K8sService != nil && s.K8sService.ServiceName == "":
-			v.fail(sp+".k8sService", CodeValue, "", "k8sService needs serviceName")
-		}
 		if s.K8sServiceSelector != nil {
 			v.selector(&s.K8sServiceSelector.Selector, sp+".k8sServiceSelector.selector")
 		}

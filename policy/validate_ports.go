@@ -21,8 +21,9 @@ func (v *validator) icmps(rs []ICMPRule, nPorts int, path string) {
 			if f.Family != "" && f.Family != "IPv4" && f.Family != "IPv6" {
 				v.fail(fp+".family", CodeICMP, "use IPv4 or IPv6", "invalid family %q", f.Family)
 			}
-			if f.Type.IsStr && !slices.Contains(icmpTypeNames, f.Type.Str) ||
-				!f.Type.IsStr && (f.Type.Int < 0 || f.Type.Int > 255) {
+			// The CRD's pattern applies to strings only; Cilium takes
+			// any integer (lint warns about those outside 0-255).
+			if f.Type.IsStr && !slices.Contains(icmpTypeNames, f.Type.Str) && !icmpNumberRE.MatchString(f.Type.Str) {
 				v.fail(fp+".type", CodeICMP, "a number 0-255 or a name such as EchoRequest", "invalid ICMP type %s", icmpTypeString(f.Type))
 			}
 		}
@@ -51,7 +52,10 @@ func (v *validator) ports(ps []PortProtocol, path string, dns bool) (haveZero bo
 		switch {
 		case proto == "" || slices.Contains(portProtocols, proto):
 		case slices.Contains(extendedProtocols, proto):
-			if pp.Port != "" && pp.Port != "0" {
+			switch {
+			case pp.Port == "":
+				v.fail(p+".port", CodePort, "", "port must be specified (a portless %s rule needs Cilium's --enable-extended-ip-protocols)", proto)
+			case pp.Port != "0" && !isSvcName(pp.Port):
 				v.fail(p+".port", CodePort, "", "port must be empty or 0 for protocol %s", proto)
 			}
 			continue
@@ -74,7 +78,7 @@ func (v *validator) ports(ps []PortProtocol, path string, dns bool) (haveZero bo
 			v.fail(p+".endPort", CodePort, "", "endPort %d is out of range 0-65535", pp.EndPort)
 		case pp.EndPort != 0 && n >= 0 && int(pp.EndPort) < n:
 			v.fail(p+".endPort", CodePort, "endPort is the last port of the range and must be >= port", "endPort %d is below port %d", pp.EndPort, n)
-		case dns && pp.EndPort != 0 && int(pp.EndPort) > n:
+		case dns && pp.EndPort != 0 && n >= 0 && int(pp.EndPort) > n:
 			v.fail(p+".endPort", CodePort, "list port 53 on its own", "DNS rules do not support port ranges")
 		}
 	}
@@ -85,6 +89,9 @@ func (v *validator) portRule(pr *PortRule, path string) {
 	r := pr.Rules
 	dns := r != nil && len(r.DNS) > 0
 	haveZero := v.ports(pr.Ports, path, dns)
+	if pr.ServerNames != nil && len(pr.ServerNames) == 0 {
+		v.fail(path+".serverNames", CodeValue, "remove serverNames or list at least one name", "serverNames must not be empty")
+	}
 	for i, s := range pr.ServerNames {
 		if s == "" || len(s) > 255 || !crdFQDNPatternRE.MatchString(s) {
 			v.fail(index(path+".serverNames", i), CodeValue, "", "invalid server name %q", s)
@@ -114,6 +121,9 @@ func (v *validator) portRule(pr *PortRule, path string) {
 		if l.Priority < 0 || l.Priority > 100 {
 			v.fail(path+".listener.priority", CodeValue, "", "listener priority must be 1-100")
 		}
+	}
+	if r != nil && r.HTTP == nil && r.DNS == nil && r.Kafka == nil && r.L7Proto == "" && r.L7 == nil {
+		v.fail(path+".rules", CodeL7, "remove rules, or add http or dns rules", "rules must contain http or dns rules")
 	}
 	if l7Empty(r) {
 		return

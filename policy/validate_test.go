@@ -125,6 +125,16 @@ func TestValidateRejects(t *testing.T) {
 			"11:l7-not-allowed:spec.ingress[0].toPorts[0].rules: kafka and generic l7 rules are not supported"},
 		{"specs entry", "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: s}\nspecs:\n- endpointSelector: {}\n  ingress: [{}]\n- endpointSelector: {}\n",
 			"7:empty-rule:specs[1]: rule must have at least one"},
+		{"port with a leading zero", specDoc("  endpointSelector: {}\n  ingress:\n  - toPorts: [{ports: [{port: \"08\"}]}]\n"),
+			`9:invalid-port:spec.ingress[0].toPorts[0].ports[0].port: port "08" cannot be read: a leading 0 makes it octal`},
+		{"empty rules", specDoc("  endpointSelector: {}\n  ingress:\n  - toPorts: [{ports: [{port: \"80\", protocol: TCP}], rules: {}}]\n"),
+			"9:l7-not-allowed:spec.ingress[0].toPorts[0].rules: rules must contain http or dns rules"},
+		{"empty serverNames", specDoc("  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{port: \"443\", protocol: TCP}], serverNames: []}]\n"),
+			"9:invalid-field-value:spec.egress[0].toPorts[0].serverNames: serverNames must not be empty"},
+		{"extended protocol without port", specDoc("  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{protocol: VRRP}]}]\n"),
+			"9:invalid-port:spec.egress[0].toPorts[0].ports[0].port: port must be specified (a portless VRRP rule"},
+		{"extended protocol with a port", specDoc("  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{port: \"80\", protocol: GRE}]}]\n"),
+			"9:invalid-port:spec.egress[0].toPorts[0].ports[0].port: port must be empty or 0 for protocol GRE"},
 		{"too many ports", specDoc("  endpointSelector: {}\n  ingress:\n  - toPorts:\n    - ports: [" + strings.Repeat("{port: \"1\"},", 41) + "]\n"),
 			"10:invalid-port:spec.ingress[0].toPorts[0].ports: too many ports (41)"},
 	}
@@ -168,6 +178,14 @@ func TestValidateAccepts(t *testing.T) {
 		specDoc("  endpointSelector: {}\n  egress:\n  - toPorts:\n    - ports: [{port: \"53\", protocol: UDP}, {port: \"53\", protocol: TCP}]\n      rules: {dns: [{matchPattern: \"*\"}, {matchPattern: \"**.example.com\"}, {matchName: \"example.com.\"}]}\n"),
 		specDoc("  endpointSelector: {}\n  ingressDeny:\n  - fromEntities: [world]\n    toPorts: [{ports: [{port: \"22\"}]}]\n"),
 		specDoc("  endpointSelector: {}\n  ingress:\n  - fromEndpoints: [{}]\n    fromRequires: [{matchLabels: {env: prod}}]\n"),
+		// What Cilium v1.20 accepts although it looks odd (checked against
+		// its CRD schema and Parse): octal and hex-looking ports, named
+		// ports with extended protocols, ICMP types outside 0-255 given as
+		// numbers, toServices naming nothing, DNS on a named port range.
+		specDoc("  endpointSelector: {}\n  ingress:\n  - toPorts: [{ports: [{port: \"010\"}, {port: \"0x10\"}, {port: \"1_000\"}, {port: vrrp-port, protocol: VRRP}, {port: \"0\", protocol: GRE}]}]\n"),
+		specDoc("  endpointSelector: {}\n  ingress:\n  - icmps: [{fields: [{type: 256}, {type: \"8\"}]}]\n"),
+		specDoc("  endpointSelector: {}\n  egress:\n  - toServices: [{}, {k8sService: {namespace: a}}]\n"),
+		specDoc("  endpointSelector: {}\n  egress:\n  - toPorts: [{ports: [{port: dns, endPort: 60, protocol: UDP}], rules: {dns: [{matchPattern: \"*\"}]}}]\n"),
 	}
 	for _, src := range ok {
 		if errs := validateOne(t, src); errs != nil {

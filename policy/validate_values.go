@@ -21,6 +21,7 @@ var (
 	fqdnPatternRE    = regexp.MustCompile(`^[-a-zA-Z0-9_.*]+$`)
 	crdFQDNNameRE    = regexp.MustCompile(`^([-a-zA-Z0-9_]+[.]?)+$`)
 	crdFQDNPatternRE = regexp.MustCompile(`^([-a-zA-Z0-9_*]+[.]?)+$`)
+	icmpNumberRE     = regexp.MustCompile(`^([0-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5])$`)
 )
 
 // crdEntities are the entity names Cilium's CRD accepts.
@@ -82,23 +83,30 @@ func labelValueProblem(v string) string {
 	return ""
 }
 
-// parsePort returns the port number, or -1 for a named port.
+// parsePort returns the port number, or -1 for a named port. As in
+// Cilium, anything that looks like an IANA service name is a name (so
+// "0x10" is one), and the rest is read by strconv.ParseUint with base 0
+// (so "010" is port 8 and "08" is an error).
 func parsePort(s string) (int, string) {
 	if s == "" {
 		return 0, "port must be specified"
 	}
-	if strings.Trim(s, "0123456789") == "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n > 65535 {
-			return 0, fmt.Sprintf("port %s is out of range 0-65535", s)
-		}
-		return n, ""
-	}
-	if len(s) <= 15 && svcNameRE.MatchString(s) {
+	if isSvcName(s) {
 		return -1, ""
+	}
+	n, err := strconv.ParseUint(s, 0, 16)
+	switch {
+	case err == nil:
+		return int(n), ""
+	case strings.Trim(s, "0123456789") == "" && strings.HasPrefix(s, "0"):
+		return 0, fmt.Sprintf("port %q cannot be read: a leading 0 makes it octal", s)
+	case strings.Trim(s, "0123456789") == "":
+		return 0, fmt.Sprintf("port %s is out of range 0-65535", s)
 	}
 	return 0, fmt.Sprintf("port %q is neither a number 0-65535 nor a named port (IANA service name: up to 15 letters, digits and '-')", s)
 }
+
+func isSvcName(s string) bool { return len(s) <= 15 && svcNameRE.MatchString(s) }
 
 // parseCIDR accepts prefix notation only: the CRD's "cidr" format rejects
 // bare addresses.
