@@ -451,7 +451,7 @@ func TestAcceptanceForbidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = newTestEngine(nobody, "mallory").Promote(context.Background(), Request{Namespace: ns, Plan: plan, Evidence: ev})
-	if err == nil || !strings.Contains(err.Error(), "forbidden by RBAC") || !strings.Contains(err.Error(), "deploy/rbac.yaml") {
+	if err == nil || !strings.Contains(err.Error(), "forbidden by RBAC") || !strings.Contains(err.Error(), "deploy/rollout/rbac.yaml") {
 		t.Fatalf("want a clear RBAC error, got %v", err)
 	}
 }

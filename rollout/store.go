@@ -145,7 +145,7 @@ func clusterError(what string, err error) error {
 	var ne net.Error
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%s: forbidden by RBAC (%v); the rollout needs get/list/create/update on configmaps, get/list on cronjobs and get/list/patch/delete on ciliumnetworkpolicies in the namespace (see deploy/rbac.yaml)", what, err)
+		return fmt.Errorf("%s: forbidden by RBAC (%v); the rollout needs get/list/create/update on configmaps, get/list on cronjobs and get/list/patch/delete on ciliumnetworkpolicies in the namespace (see deploy/rollout/rbac.yaml, ClusterRole posture-rollout-promoter)", what, err)
 	case isMissingCRD(err):
 		return fmt.Errorf("%s: the CiliumNetworkPolicy resource (cilium.io/v2) is not served by this cluster: install Cilium (or its CRDs) first: %w", what, err)
 	case errors.As(err, &ue), errors.As(err, &ne), strings.Contains(err.Error(), "connection refused"):

@@ -48,7 +48,7 @@ each namespace; policies are server-side applied with field manager
   posture rollout promote -n shop --flows flows.jsonl --export gitops/`,
 	}
 	c.register(cmd)
-	cmd.AddCommand(statusCmd(s, c), planCmd(s, c), stepCmd(s, c, false), stepCmd(s, c, true))
+	cmd.AddCommand(statusCmd(s, c), planCmd(s, c), stepCmd(s, c, false), stepCmd(s, c, true), serveCmd(s, c))
 	return cmd
 }
 
