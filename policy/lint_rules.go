@@ -32,6 +32,7 @@ const (
 	RuleEmptyPeerRule       = "allows-nothing"
 	RulePortNumber          = "odd-port-number"
 	RuleICMPType            = "icmp-type-range"
+	RuleNamespaceIsolated   = "namespace-only-ingress"
 )
 
 // Label keys with meaning to Cilium, without source prefix.
@@ -83,6 +84,7 @@ func (l *linter) policy(p *Policy) {
 		l.fqdns(p, r, rp)
 		l.entities(p, r, rp)
 		l.emptyRules(p, r, rp)
+		l.namespaceOnly(p, r, rp)
 		l.duplicateEntries(p, r, rp)
 		l.defaultDeny(p, r, rp)
 		l.egressDNS(p, r, rp)
@@ -250,6 +252,41 @@ func (l *linter) entities(p *Policy, r *Rule, rp string) {
 				"toServices only works for Services without a selector (backed by hand-made Endpoints); for a Service that selects pods it allows nothing")
 		}
 	}
+}
+
+// namespaceOnly notes a namespace-wide CNP whose ingress allows only pods
+// of its own namespace: everything from outside, ingress controllers and
+// monitoring included, is then dropped.
+func (l *linter) namespaceOnly(p *Policy, r *Rule, rp string) {
+	es := r.EndpointSelector
+	if p.Kind != KindCNP || synthetic(p) || es == nil || len(es.MatchLabels)+len(es.MatchExpressions) > 0 ||
+		len(r.Ingress) == 0 || !defaultDenyOn(r, false) {
+		return
+	}
+	for _, in := range r.Ingress {
+		if len(in.FromEndpoints) == 0 || len(in.FromRequires) > 0 {
+			return
+		}
+		for _, s := range in.FromEndpoints {
+			for k := range s.MatchLabels {
+				if k := stripSource(k); k == keyPodNamespace || strings.HasPrefix(k, keyNSLabelPrefix) {
+					return
+				}
+			}
+			for _, e := range s.MatchExpressions {
+				if k := stripSource(e.Key); k == keyPodNamespace || strings.HasPrefix(k, keyNSLabelPrefix) {
+					return
+				}
+			}
+		}
+	}
+	ns := p.Metadata.Namespace
+	if ns == "" {
+		ns = "its namespace"
+	}
+	l.add(p, rp+".ingress", SeverityInfo, RuleNamespaceIsolated,
+		"allow the ingress controller, monitoring and other callers explicitly (fromEndpoints with io.kubernetes.pod.namespace)",
+		"every pod of %s now accepts ingress only from pods of %s: traffic from other namespaces, ingress controllers and monitoring is dropped", ns, ns)
 }
 
 // emptyRules notes allow rules with no peer, port or ICMP field: they
