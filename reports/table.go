@@ -126,10 +126,7 @@ func fitColumns(header []string, rows [][]string, width int) []int {
 	}
 	natural := make([]int, len(header))
 	for i, h := range header {
-		// A header may wrap between words; its longest word is the floor.
-		for _, w := range strings.Fields(h) {
-			natural[i] = max(natural[i], textWidth(w))
-		}
+		natural[i] = textWidth(h)
 	}
 	for _, row := range rows {
 		for i, c := range row {
@@ -141,34 +138,47 @@ func fitColumns(header []string, rows [][]string, width int) []int {
 	// Each column costs its content plus a space either side and a
 	// border; the table adds one more border.
 	budget := width - 3*len(header) - 1
-	total := func(c int) int {
+	// A column is not narrowed below its longest header word (so headers
+	// break between words) unless nothing else fits.
+	minw := make([]int, len(header))
+	for i, h := range header {
+		for _, w := range strings.Fields(h) {
+			minw[i] = max(minw[i], textWidth(w))
+		}
+		minw[i] = min(minw[i], natural[i])
+	}
+	widthAt := func(i, c int, floors bool) int {
+		w := min(natural[i], c)
+		if floors {
+			w = max(w, minw[i])
+		}
+		return w
+	}
+	total := func(c int, floors bool) int {
 		n := 0
-		for _, w := range natural {
-			n += min(w, c)
+		for i := range natural {
+			n += widthAt(i, c, floors)
 		}
 		return n
 	}
 	widest := slices.Max(natural)
-	headerFits := true
-	for i, h := range header {
-		headerFits = headerFits && textWidth(h) <= natural[i]
-	}
-	if total(widest) <= budget && headerFits {
+	if total(widest, false) <= budget {
 		return nil
 	}
+	floors := total(0, true) <= budget
 	const floor = 4
 	lo, hi := floor, widest // the largest cap that fits
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if total(mid) <= budget {
+		if total(mid, floors) <= budget {
 			lo = mid
 		} else {
 			hi = mid - 1
 		}
 	}
 	caps := make([]int, len(natural))
-	for i, w := range natural {
-		caps[i] = min(w, lo)
+	for i := range natural {
+		caps[i] = widthAt(i, lo, floors)
 	}
 	return caps
 }

@@ -39,6 +39,11 @@ to-be-enforced policy would deny (with the rule change that would cover each),
 when the next promotion can happen, and the transition history, with a
 cluster-wide summary.
 
+The status comes from the cluster of the current kubeconfig context (the
+rollout state posture rollout keeps there, with the gates judged on --flows
+against --policies or a suggestion from the flows), or from --status FILE,
+the JSON of posture rollout status -o json.
+
 Formats: table (terminal), markdown (for a pull request or change ticket),
 json (versioned schema: reports/schema/report.v1.json), html (one
 self-contained file with charts; needs --out or a redirect).`,
@@ -73,7 +78,7 @@ func run(ctx context.Context, s cmdutil.Streams, o *options) error {
 	}
 	ropts := reports.Options{Namespace: o.namespace, Workloads: o.workloads, Brief: o.brief, Width: o.width}
 	if o.out == "" && o.output.String() == "table" {
-		if w, color := terminal(s.Out); w > 0 {
+		if w, color := Terminal(s.Out); w > 0 {
 			if ropts.Width == 0 {
 				ropts.Width = w
 			}
@@ -114,9 +119,9 @@ func loadStatus(ctx context.Context, s cmdutil.Streams, o *options) (*rollout.St
 	}
 }
 
-// terminal returns the width of out when it is a terminal, and whether
-// colour is wanted there (https://no-color.org).
-func terminal(out io.Writer) (int, bool) {
+// Terminal returns the width of out when it is a terminal (0 otherwise),
+// and whether colour is wanted there (https://no-color.org).
+func Terminal(out io.Writer) (int, bool) {
 	f, ok := out.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return 0, false
