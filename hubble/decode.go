@@ -123,9 +123,11 @@ type Decoder struct {
 	owners map[string]string // pod name -> derived workload
 	// L7 records of the last flow, reused so steady decoding does not
 	// allocate; Response.Flow points at them.
-	dns   flow.DNS
-	http  flow.HTTP
-	flags [1 << len(flagNames)]string
+	dns       flow.DNS
+	http      flow.HTTP
+	ipsBuf    []string
+	qtypesBuf []string
+	flags     [1 << len(flagNames)]string
 }
 
 const (
@@ -644,6 +646,15 @@ func (d *Decoder) workload() string {
 	return name
 }
 
+// nilIfEmpty keeps "absent" and "empty" alike whatever a reused buffer
+// held before.
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
 // strings reads an array of strings from l, appending to dst.
 func (d *Decoder) strings(l *lexer, dst []string) []string {
 	if !l.array() {
@@ -705,7 +716,7 @@ func (d *Decoder) l7(f *flow.Flow) {
 			response = string(name) == "RESPONSE" || num == 2
 		case "dns":
 			if f.DNS == nil {
-				d.dns = flow.DNS{IPs: d.dns.IPs[:0], QTypes: d.dns.QTypes[:0]}
+				d.dns = flow.DNS{}
 				f.DNS = &d.dns
 			}
 			d.dnsFields(f.DNS)
@@ -737,13 +748,15 @@ func (d *Decoder) dnsFields(x *flow.DNS) {
 		case "query":
 			x.Query = d.intern(l.str())
 		case "ips":
-			x.IPs = d.strings(&d.lx, x.IPs[:0])
+			d.ipsBuf = d.strings(&d.lx, d.ipsBuf[:0])
+			x.IPs = nilIfEmpty(d.ipsBuf)
 		case "ttl":
 			x.TTL = uint32(l.uint(math.MaxUint32))
 		case "rcode":
 			x.RCode = uint32(l.uint(math.MaxUint32))
 		case "qtypes":
-			x.QTypes = d.strings(&d.lx, x.QTypes[:0])
+			d.qtypesBuf = d.strings(&d.lx, d.qtypesBuf[:0])
+			x.QTypes = nilIfEmpty(d.qtypesBuf)
 		default:
 			l.skip()
 		}
