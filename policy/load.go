@@ -177,7 +177,19 @@ func policyFiles(path string) ([]string, error) {
 			}
 			return nil
 		}
-		if d.Type().IsRegular() && isPolicyFile(p) {
+		if !isPolicyFile(p) {
+			return nil
+		}
+		regular := d.Type().IsRegular()
+		if d.Type()&fs.ModeSymlink != 0 {
+			// ConfigMap volumes present every key as a symlink into a
+			// hidden "..data" directory; follow links to files, never
+			// to directories (no loops).
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				regular = true
+			}
+		}
+		if regular {
 			files = append(files, p)
 		}
 		return nil

@@ -282,6 +282,22 @@ func TestLoadPath(t *testing.T) {
 	if ps[0].Origin.File != filepath.Join(dir, "a", "a.json") {
 		t.Errorf("origin file %q", ps[0].Origin.File)
 	}
+	// A ConfigMap volume: keys are symlinks into a hidden ..data directory.
+	cm := filepath.Join(dir, "cm")
+	write("cm/..2026_11_23/d.yaml", named("d"))
+	if err := os.Symlink("..2026_11_23", filepath.Join(cm, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "d.yaml"), filepath.Join(cm, "d.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	ps, err = LoadPath(cm)
+	if err != nil || len(ps) != 1 || ps[0].Metadata.Name != "d" {
+		t.Errorf("ConfigMap-style directory: %v %v", err, ps)
+	}
+	if err := os.RemoveAll(cm); err != nil {
+		t.Fatal(err)
+	}
 	write("c.yaml", named("c")+"  bogus: 1\n")
 	_, err = LoadPath(dir)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "c.yaml")+":11:3: spec.bogus: unknown field") {
