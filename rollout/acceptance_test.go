@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func cluster(t *testing.T) dynamic.Interface {
+func cluster(t testing.TB) dynamic.Interface {
 	t.Helper()
 	bins := kubetest.BinDir("")
 	if m := kubetest.Missing(bins); m != "" {
@@ -59,7 +59,7 @@ func cluster(t *testing.T) dynamic.Interface {
 	return dc
 }
 
-func mkNamespace(t *testing.T, dc dynamic.Interface, ns string) {
+func mkNamespace(t testing.TB, dc dynamic.Interface, ns string) {
 	t.Helper()
 	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}
 	if _, err := dc.Resource(nsResource).Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {

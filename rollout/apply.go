@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -63,12 +64,14 @@ func toUnstructured(p *policy.Policy) (*unstructured.Unstructured, error) {
 }
 
 // applySet makes the namespace's posture-owned policies exactly desired.
-// A server-side dry run of every apply and a check of every object to
-// delete come first, so that hand edits, schema errors and RBAC refusals
-// stop the change before anything is written. Then every desired object is
-// applied (in parallel) and owned objects no longer desired are deleted:
-// applying before deleting keeps the set at least as permissive as either
-// end while it changes.
+// Checks come first, so that hand edits and schema errors stop the change
+// before anything is written: every policy is validated against Cilium's
+// schema (policy.Validate), objects to delete must not carry others'
+// edits, and objects other managers also own get a server-side dry run of
+// their apply (only those can conflict; skipping the rest halves the
+// requests). Then every desired object is applied (in parallel) and owned
+// objects no longer desired are deleted: applying before deleting keeps
+// the set at least as permissive as either end while it changes.
 func applySet(ctx context.Context, c dynamic.Interface, ns string, desired []*policy.Policy, force bool, workers int) (applyOutcome, error) {
 	var out applyOutcome
 	res := c.Resource(CNPResource).Namespace(ns)
@@ -79,10 +82,21 @@ func applySet(ctx context.Context, c dynamic.Interface, ns string, desired []*po
 	objs := make([]*unstructured.Unstructured, len(desired))
 	want := map[string]bool{}
 	for i, p := range desired {
+		if err := policy.Validate(p); err != nil {
+			return out, fmt.Errorf("policy %s/%s is not valid for Cilium: %w", ns, p.Metadata.Name, err)
+		}
 		if objs[i], err = toUnstructured(p); err != nil {
 			return out, err
 		}
 		want[p.Metadata.Name] = true
+	}
+	shared := map[string]bool{} // existing objects someone else also manages
+	for _, u := range existing.Items {
+		for _, mf := range u.GetManagedFields() {
+			if mf.Manager != FieldManager && mf.Subresource == "" {
+				shared[u.GetName()] = true
+			}
+		}
 	}
 	conflicts := &ConflictError{Namespace: ns}
 	var stale []unstructured.Unstructured
@@ -101,13 +115,23 @@ func applySet(ctx context.Context, c dynamic.Interface, ns string, desired []*po
 	for _, dry := range []bool{true, false} {
 		opts := metav1.ApplyOptions{FieldManager: FieldManager, Force: force}
 		if dry {
+			if force {
+				continue // forcing takes every field: nothing to find out
+			}
 			opts.DryRun = []string{metav1.DryRunAll}
 		}
+		var applied atomic.Int64
 		errs := parallel(ctx, workers, len(objs), func(i int) error {
+			if dry && !shared[objs[i].GetName()] {
+				return nil
+			}
 			_, err := res.Apply(ctx, objs[i].GetName(), objs[i], opts)
+			if err == nil && !dry {
+				applied.Add(1)
+			}
 			return err
 		})
-		if !dry {
+		if applied.Load() > 0 {
 			out.Changed = true
 		}
 		var firstErr error
@@ -137,6 +161,7 @@ func applySet(ctx context.Context, c dynamic.Interface, ns string, desired []*po
 		err := res.Delete(ctx, u.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
 		switch {
 		case err == nil || apierrors.IsNotFound(err):
+			out.Changed = true
 			out.Deleted = append(out.Deleted, u.GetName())
 		case apierrors.IsConflict(err):
 			conflicts.Objects = append(conflicts.Objects, ObjectConflict{Name: u.GetName(), Detail: "changed while being removed"})
