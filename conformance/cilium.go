@@ -47,6 +47,15 @@ func configureCilium() {
 	})
 }
 
+// SetDualStack switches the modelled agent between single-stack IPv4 and
+// dual stack, where world addresses carry reserved:world-ipv4/-ipv6 and
+// 0.0.0.0/0 and ::/0 select those. Identities and policies built before
+// the switch keep the labels of the old mode: build a new universe.
+func SetDualStack(on bool) {
+	configureCilium()
+	option.Config.EnableIPv6 = on
+}
+
 // discardLogger keeps Cilium's debug chatter out of test output.
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 

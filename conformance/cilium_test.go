@@ -47,6 +47,9 @@ func TestCiliumHarness(t *testing.T) {
 				ToPorts:           []policy.PortRule{{Ports: []policy.PortProtocol{{Port: "8080", Protocol: "TCP"}}}},
 			}},
 			Egress: []policy.EgressRule{{
+				EgressCommonRule: policy.EgressCommonRule{ToEndpoints: []policy.EndpointSelector{{}}},
+				ICMPs:            []policy.ICMPRule{{Fields: []policy.ICMPField{{Type: policy.IntOrStr{IsStr: true, Str: "EchoRequest"}}}}},
+			}, {
 				EgressCommonRule: policy.EgressCommonRule{ToCIDRSet: []policy.CIDRRule{{CIDR: "203.0.113.0/24", Except: []string{"203.0.113.128/25"}}}},
 			}},
 		}}
@@ -68,6 +71,20 @@ func TestCiliumHarness(t *testing.T) {
 		{"api egress to CIDR", api, world.Endpoint, 443, Verdict{Egress: true, Ingress: true}},
 		{"api egress to except", api, world200.Endpoint, 443, Verdict{Egress: false, Ingress: true}},
 		{"api egress to web: egress default deny", api, web, 80, Verdict{Egress: false, Ingress: true}},
+	}
+	icmp := []struct {
+		name string
+		typ  uint8
+		want bool
+	}{{"api pings web", 8, true}, {"api sends web type 3", 3, false}}
+	for _, c := range icmp {
+		got, err := e.Lookup(&flow.Flow{Source: api, Destination: web, Protocol: flow.ProtoICMP, ICMPType: c.typ})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got.Egress != c.want {
+			t.Errorf("%s: egress allowed=%v, want %v", c.name, got.Egress, c.want)
+		}
 	}
 	for _, c := range cases {
 		got, err := e.Lookup(&flow.Flow{Source: c.src, Destination: c.dst, Protocol: flow.ProtoTCP, DstPort: c.port})

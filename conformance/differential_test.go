@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"testing"
+
+	"github.com/posture-dev/posture/flow"
 )
 
 var casesFlag = flag.Int("conformance.cases", 0, "number of (policy set, flow) cases for the differential test (default 10000, or $POSTURE_CONFORMANCE_CASES)")
@@ -106,4 +108,49 @@ func TestDifferential(t *testing.T) {
 		t.Fatalf("only %d flows generated", flows)
 	}
 	t.Logf("%d (policy set, flow) cases over %d policy sets, %d directions compared, %d new and %d known disagreements", flows, len(cases), compared, ty.failures, ty.expected)
+}
+
+// TestDifferentialDualStack repeats the comparison with the agent in dual
+// stack: world addresses are reserved:world-ipv4/-ipv6, 0.0.0.0/0 and
+// ::/0 select only their family, and IPv6 CIDRs join the generator.
+func TestDifferentialDualStack(t *testing.T) {
+	SetDualStack(true)
+	defer SetDualStack(false)
+	u := NewUniverse()
+	v4, _ := u.PeerByIdentity(flow.IdentityMinLocal + 7) // 8.8.8.8
+	v6, _ := u.PeerByIdentity(flow.IdentityMinLocal + 8) // 2001:db8::5
+	if !v4.Endpoint.Labels.Has("reserved", "world-ipv4") || !v6.Endpoint.Labels.Has("reserved", "world-ipv6") {
+		t.Fatalf("not in dual stack: %s has %v, %s has %v", v4.Endpoint.IP, v4.Endpoint.Labels, v6.Endpoint.IP, v6.Endpoint.Labels)
+	}
+	s := loadSchemas(t)
+	ty := newTally(t, u)
+	n := max(numCases(t)/2, 1000)
+	compared := 0
+	for j, c := range generateCases(u, n) {
+		if j < 100 {
+			for _, p := range c.Policies {
+				checkAccepted(t, s, c.String(), p)
+			}
+		}
+		ce, err := NewCiliumEngine(u, c.Policies)
+		if err != nil {
+			t.Fatalf("%s: cilium: %v\n%s", c, err, casePolicyYAML(c.Policies))
+		}
+		pe, err := NewPostureEngine(c.Policies)
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		for i := range c.Flows {
+			ds, err := compareWith(ce, pe, c.Policies, &c.Flows[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			compared += enforcedDirections(&c.Flows[i])
+			for _, d := range ds {
+				ty.add(fmt.Sprintf("dual stack %s flow %d", c, i), d)
+			}
+		}
+	}
+	ty.finish()
+	t.Logf("dual stack: %d cases, %d directions compared, %d new and %d known disagreements", n, compared, ty.failures, ty.expected)
 }

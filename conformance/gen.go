@@ -78,6 +78,17 @@ func (g *Generator) flow() flow.Flow {
 		f.DstPort = uint16(1 + g.intn(65535))
 	}
 	f.SrcPort = 40000
+	if g.chance(0.1) {
+		// ICMP: the type is what policy matches (LookupFlow cannot ask
+		// about type 0, echo reply, which is a reply anyway).
+		f.SrcPort, f.DstPort = 0, 0
+		f.Protocol = flow.ProtoICMP
+		f.ICMPType = pick(g, []uint8{8, 3, 11, 80})
+		if g.chance(0.3) {
+			f.Protocol = flow.ProtoICMPv6
+			f.ICMPType = pick(g, []uint8{128, 1, 135, 8})
+		}
+	}
 	return f
 }
 
@@ -106,20 +117,36 @@ func (g *Generator) rule(ns string) *policy.Rule {
 		if g.chance(0.6) {
 			for range 1 + g.intn(2) {
 				c, ports := g.ingressPeer(ns), g.portRules()
-				r.Ingress = append(r.Ingress, policy.IngressRule{IngressCommonRule: c, ToPorts: ports})
+				in := policy.IngressRule{IngressCommonRule: c, ToPorts: ports}
+				if ports == nil {
+					in.ICMPs = g.icmps()
+				}
+				r.Ingress = append(r.Ingress, in)
 			}
 		}
 		if g.chance(0.5) {
 			for range 1 + g.intn(2) {
 				c, ports := g.egressPeer(ns), g.portRules()
-				r.Egress = append(r.Egress, policy.EgressRule{EgressCommonRule: c, ToPorts: ports})
+				eg := policy.EgressRule{EgressCommonRule: c, ToPorts: ports}
+				if ports == nil {
+					eg.ICMPs = g.icmps()
+				}
+				r.Egress = append(r.Egress, eg)
 			}
 		}
 		if g.chance(0.2) {
-			r.IngressDeny = append(r.IngressDeny, policy.IngressDenyRule{IngressCommonRule: g.ingressPeer(ns), ToPorts: denyPorts(g.portRules())})
+			d := policy.IngressDenyRule{IngressCommonRule: g.ingressPeer(ns), ToPorts: denyPorts(g.portRules())}
+			if d.ToPorts == nil {
+				d.ICMPs = g.icmps()
+			}
+			r.IngressDeny = append(r.IngressDeny, d)
 		}
 		if g.chance(0.2) {
-			r.EgressDeny = append(r.EgressDeny, policy.EgressDenyRule{EgressCommonRule: g.egressPeer(ns), ToPorts: denyPorts(g.portRules())})
+			d := policy.EgressDenyRule{EgressCommonRule: g.egressPeer(ns), ToPorts: denyPorts(g.portRules())}
+			if d.ToPorts == nil {
+				d.ICMPs = g.icmps()
+			}
+			r.EgressDeny = append(r.EgressDeny, d)
 		}
 	}
 	if g.chance(0.3) {
@@ -156,6 +183,16 @@ var entities = []string{
 
 // cidrs contain, overlap and miss the universe's world IPs.
 var cidrs = []string{"10.0.0.0/8", "10.1.0.0/16", "10.1.2.3/32", "192.168.0.0/16", "203.0.113.0/24", "203.0.113.128/25", "0.0.0.0/0", "8.8.8.8/32", "172.16.0.0/12"}
+
+// cidrs6 are drawn too in dual stack.
+var cidrs6 = []string{"2001:db8::/32", "2001:db8:1::/48", "::/0", "2606:4700::1111/128"}
+
+func (g *Generator) cidr() string {
+	if g.U.DualStack && g.chance(0.3) {
+		return pick(g, cidrs6)
+	}
+	return pick(g, cidrs)
+}
 
 type peerKind int
 
@@ -227,7 +264,7 @@ func (g *Generator) entities() []string {
 func (g *Generator) cidrList() []string {
 	var out []string
 	for range 1 + g.intn(2) {
-		out = append(out, pick(g, cidrs))
+		out = append(out, g.cidr())
 	}
 	return out
 }
@@ -241,13 +278,15 @@ var excepts = map[string][]string{
 	"203.0.113.0/24":   {"203.0.113.128/25", "203.0.113.7/32"},
 	"0.0.0.0/0":        {"10.0.0.0/8", "203.0.113.0/24"},
 	"172.16.0.0/12":    {"172.16.0.0/16"},
+	"2001:db8::/32":    {"2001:db8:1::/48"},
+	"::/0":             {"2001:db8::/32"},
 	"203.0.113.128/25": {"203.0.113.200/32"},
 }
 
 func (g *Generator) cidrSet() []policy.CIDRRule {
 	var out []policy.CIDRRule
 	for range 1 + g.intn(2) {
-		c := pick(g, cidrs)
+		c := g.cidr()
 		cr := policy.CIDRRule{CIDR: c}
 		if ex := excepts[c]; len(ex) > 0 && g.chance(0.7) {
 			cr.Except = append(cr.Except, pick(g, ex))
@@ -255,6 +294,35 @@ func (g *Generator) cidrSet() []policy.CIDRRule {
 		out = append(out, cr)
 	}
 	return out
+}
+
+// icmps sometimes returns ICMP rules (only for rules without toPorts, as
+// Cilium requires), by number or by name, IPv4 or IPv6.
+func (g *Generator) icmps() []policy.ICMPRule {
+	if !g.chance(0.25) {
+		return nil
+	}
+	var r policy.ICMPRule
+	for range 1 + g.intn(2) {
+		f := policy.ICMPField{}
+		switch g.intn(5) {
+		case 0:
+			f.Type = policy.IntOrStr{IsStr: true, Str: "EchoRequest"}
+		case 1:
+			f.Family = "IPv6"
+			f.Type = policy.IntOrStr{IsStr: true, Str: "EchoRequest"}
+		case 2:
+			f.Family = "IPv6"
+			f.Type = policy.IntOrStr{Int: int32(pick(g, []int{128, 135, 1}))}
+		default:
+			if g.chance(0.5) {
+				f.Family = "IPv4"
+			}
+			f.Type = policy.IntOrStr{Int: int32(pick(g, []int{8, 3, 11}))}
+		}
+		r.Fields = append(r.Fields, f)
+	}
+	return []policy.ICMPRule{r}
 }
 
 func (g *Generator) portRules() []policy.PortRule {

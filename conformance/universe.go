@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/cilium/pkg/identity"
 	"github.com/cilium/cilium/pkg/labels"
+	"github.com/cilium/cilium/pkg/option"
 
 	"github.com/posture-dev/posture/flow"
 )
@@ -28,6 +29,9 @@ type Peer struct {
 type Universe struct {
 	Namespaces []Namespace
 	Peers      []Peer
+	// DualStack records the agent's IP families when the universe was
+	// built.
+	DualStack bool
 	// PodLabels lists, for selector generation, every (key, value) pair
 	// pods carry, by namespace.
 	ciliumIDs map[flow.Identity]*identity.Identity
@@ -42,6 +46,9 @@ type Namespace struct {
 // WorldIPs are external addresses flows may target; the generator's CIDRs
 // are drawn so that some contain them and some carve them out.
 var WorldIPs = []string{"10.0.0.5", "10.1.2.3", "10.1.200.9", "192.168.1.10", "203.0.113.7", "203.0.113.200", "8.8.8.8"}
+
+// WorldIPv6s are added in dual stack.
+var WorldIPv6s = []string{"2001:db8::5", "2001:db8:1::9", "2606:4700::1111"}
 
 // PodSpec is a pod as Kubernetes describes it.
 type PodSpec struct {
@@ -74,7 +81,7 @@ func NewUniverse() *Universe { return NewUniverseWith(DefaultPods) }
 // matched pods would show.
 func NewUniverseWith(pods []PodSpec) *Universe {
 	configureCilium() // CIDR identity labels depend on the IP families
-	u := &Universe{ciliumIDs: map[flow.Identity]*identity.Identity{}}
+	u := &Universe{ciliumIDs: map[flow.Identity]*identity.Identity{}, DualStack: option.Config.EnableIPv6}
 	u.Namespaces = []Namespace{
 		{"shop", map[string]string{"kubernetes.io/metadata.name": "shop", "team": "a"}},
 		{"payments", map[string]string{"kubernetes.io/metadata.name": "payments", "team": "b"}},
@@ -112,6 +119,11 @@ func NewUniverseWith(pods []PodSpec) *Universe {
 	// also carries reserved:remote-node there).
 	reserved := []flow.Identity{flow.IdentityHost, flow.IdentityWorld, flow.IdentityUnmanaged, flow.IdentityHealth,
 		flow.IdentityInit, flow.IdentityRemoteNode, flow.IdentityKubeAPIServer, flow.IdentityIngress}
+	worldIPs := WorldIPs
+	if u.DualStack {
+		reserved = append(reserved, flow.IdentityWorldIPv4, flow.IdentityWorldIPv6)
+		worldIPs = append(append([]string{}, WorldIPs...), WorldIPv6s...)
+	}
 	for _, id := range reserved {
 		cid := identity.LookupReservedIdentity(identity.NumericIdentity(id))
 		u.ciliumIDs[id] = cid
@@ -120,7 +132,7 @@ func NewUniverseWith(pods []PodSpec) *Universe {
 	// World addresses: one local-scope CIDR identity per address, labelled
 	// with its /32 (and reserved:world) as the agent's ipcache would give
 	// it; Cilium matches CIDR selectors by prefix containment.
-	for i, ip := range WorldIPs {
+	for i, ip := range worldIPs {
 		id := flow.IdentityMinLocal + flow.Identity(i+1)
 		addr := netip.MustParseAddr(ip)
 		la := labels.GetCIDRLabelArray(netip.PrefixFrom(addr, addr.BitLen())).Sort()
