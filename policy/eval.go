@@ -309,7 +309,9 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 			return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reasonL4}
 		}
 		return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reason}
-	case ingress && peer.id.localhost && !e.opts.DisallowLocalhost:
+	case ingress && peer.id.localhost && !e.opts.DisallowLocalhost && len(dp.allow)+len(dp.deny) > 0:
+		// Cilium adds its localhost allow next to the rules selecting the
+		// endpoint; an initialising endpoint no rule selects gets none.
 		return DirectionResult{Decision: Allowed, Reason: reasonLocalhost}
 	case rejected != nil:
 		return DirectionResult{Decision: DefaultDenied, Rules: rejected.refs, Reason: rejected.reasonL7}

@@ -317,15 +317,21 @@ func defaultDenyReason(by []string) string {
 func (e *Engine) peerView(id *identity, ep *flow.Endpoint) peerView {
 	pv := peerView{id: id, e: e}
 	if id.world {
-		pv.ip = e.ipInfoOf(ep.IP)
+		pv.ip = e.ipInfoOf(ep.IP, ep.Identity)
 		pv.names = ep.Names
 	}
 	return pv
 }
 
-func (e *Engine) ipInfoOf(ip string) *ipInfo {
+func (e *Engine) ipInfoOf(ip string, idn flow.Identity) *ipInfo {
+	key := ip
+	if ip == "" {
+		// Without an address only the world prefixes can match, and
+		// which one depends on the identity's family.
+		key = "identity:" + strconv.FormatUint(uint64(idn), 10)
+	}
 	e.mu.RLock()
-	info := e.ips[ip]
+	info := e.ips[key]
 	e.mu.RUnlock()
 	if info != nil {
 		return info
@@ -336,18 +342,16 @@ func (e *Engine) ipInfoOf(ip string) *ipInfo {
 		info.addr = a
 	}
 	for i := range e.cidrs {
-		// Without an address only the zero-length (world) prefixes can
-		// match; the peer then counts as plain reserved:world.
-		if e.cidrs[i].matches(info.addr, flow.IdentityWorld) {
+		if e.cidrs[i].matches(info.addr, idn) {
 			setBit(info.bits, int32(i))
 		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if old := e.ips[ip]; old != nil {
+	if old := e.ips[key]; old != nil {
 		return old
 	}
-	e.ips[ip] = info
+	e.ips[key] = info
 	return info
 }
 

@@ -83,7 +83,7 @@ func naiveDirection(e *Engine, subj, peer *identity, peerEP *flow.Endpoint, f *f
 		}
 		if peer.world {
 			for _, c := range en.cidrSels {
-				if e.cidrs[c].matches(addr, flow.IdentityWorld) {
+				if e.cidrs[c].matches(addr, peerEP.Identity) {
 					return true
 				}
 			}
@@ -122,7 +122,7 @@ func naiveDirection(e *Engine, subj, peer *identity, peerEP *flow.Endpoint, f *f
 		}
 		return Allowed
 	}
-	if ingress && peer.localhost && !e.opts.DisallowLocalhost {
+	if ingress && peer.localhost && !e.opts.DisallowLocalhost && len(mine) > 0 {
 		return Allowed
 	}
 	return DefaultDenied

@@ -88,5 +88,6 @@ func TestEvaluateReservedSubjects(t *testing.T) {
 		{name: "init endpoints are always in default deny", flow: tcp(initEP, world("1.2.3.4"), 443), egress: DefaultDenied, ingress: NotSelected},
 		{name: "a CCNP can allow init endpoints", flow: udp(initEP, pod("kube-system", "k8s-app=kube-dns"), 53), egress: Allowed, ingress: NotSelected},
 		{name: "init endpoints deny ingress by default", flow: tcp(pod("a", "app=x"), initEP, 80), egress: NotSelected, ingress: DefaultDenied},
+		{name: "no ingress rule selects it, so not even the host gets in", flow: tcp(reserved(flow.IdentityHost), initEP, 80), egress: NotSelected, ingress: DefaultDenied},
 	})
 }

@@ -290,7 +290,8 @@ func TestEvaluatePorts(t *testing.T) {
 				{"toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}]}]},
 				{"toPorts": [{"ports": [{"port": "http-alt", "protocol": "TCP"}]}]},
 				{"icmps": [{"fields": [{"type": 8}, {"type": "EchoRequest", "family": "IPv6"}]}]},
-				{"fromEndpoints": [{"matchLabels": {"app": "admin"}}]}
+				{"fromEndpoints": [{"matchLabels": {"app": "admin"}}]},
+				{"fromEndpoints": [{"matchLabels": {"app": "pinger"}}], "icmps": [{"fields": [{"type": 0}]}]}
 			]}`),
 	}
 	srv, cli := pod("p", "app=srv"), pod("p", "app=cli")
@@ -308,6 +309,8 @@ func TestEvaluatePorts(t *testing.T) {
 		{name: "named ports cannot be resolved from flows", flow: tcp(cli, srv, 9090), egress: NotSelected, ingress: DefaultDenied, reason: "named port http-alt"},
 		{name: "ICMP echo by number", flow: icmp(cli, flow.ProtoICMP, 8), egress: NotSelected, ingress: Allowed},
 		{name: "ICMP other type", flow: icmp(cli, flow.ProtoICMP, 13), egress: NotSelected, ingress: DefaultDenied},
+		{name: "ICMP type 0 is Cilium's wildcard port: every type", flow: icmp(pod("p", "app=pinger"), flow.ProtoICMP, 13), egress: NotSelected, ingress: Allowed},
+		{name: "but only of its family", flow: icmp(pod("p", "app=pinger"), flow.ProtoICMPv6, 13), egress: NotSelected, ingress: DefaultDenied},
 		{name: "ICMPv6 echo by name", flow: icmp(cli, flow.ProtoICMPv6, 128), egress: NotSelected, ingress: Allowed},
 		{name: "ICMP is not ANY", flow: icmp(cli, flow.ProtoICMP, 53), egress: NotSelected, ingress: DefaultDenied},
 		{name: "L3-only rules cover ICMP", flow: icmp(pod("p", "app=admin"), flow.ProtoICMP, 13), egress: NotSelected, ingress: Allowed},

@@ -66,29 +66,29 @@ func isWorldLabelled(ep *flow.Endpoint) bool {
 	return false
 }
 
-// matchesWorld decides for a world endpoint with address a (invalid when
-// unknown). A zero-length prefix is Cilium's world selector for its
-// family; any longer prefix needs the address.
+// matches decides for a world endpoint with address a (invalid when
+// unknown). A zero-length prefix is Cilium's world label for its family:
+// reserved:world on a single-stack cluster, world-ipv4/-ipv6 on a dual-stack
+// one. Without an address, identity world counts as IPv4, the common
+// single-stack case; longer prefixes need the address.
 func (c *cidrSel) matches(a netip.Addr, id flow.Identity) bool {
 	if c.prefix.Bits() == 0 {
-		if a.IsValid() {
-			if a.Unmap().Is4() != c.prefix.Addr().Is4() {
+		v4 := c.prefix.Addr().Is4()
+		switch {
+		case a.IsValid():
+			if a.Unmap().Is4() != v4 {
 				return false
 			}
-		} else {
-			switch id {
-			case flow.IdentityWorldIPv4:
-				if !c.prefix.Addr().Is4() {
-					return false
-				}
-			case flow.IdentityWorldIPv6:
-				if c.prefix.Addr().Is4() {
-					return false
-				}
-			case flow.IdentityWorld:
-			default:
+		case id == flow.IdentityWorldIPv4 || id == flow.IdentityWorld:
+			if !v4 {
 				return false
 			}
+		case id == flow.IdentityWorldIPv6:
+			if v4 {
+				return false
+			}
+		default:
+			return false
 		}
 	} else if !a.IsValid() || !c.prefix.Contains(a.Unmap()) && !c.prefix.Contains(a) {
 		return false

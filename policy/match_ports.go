@@ -114,6 +114,10 @@ func parseICMP(f ICMPField) (portMatch, error) {
 		t = uint8(f.Type.Int)
 	}
 	m.lo, m.hi = uint16(t), uint16(t)
+	// Cilium turns an ICMP type into the port of a policy key, and port 0
+	// is the wildcard: a rule on type 0 (IPv4 EchoReply) covers every
+	// ICMP type of the family.
+	m.any = t == 0
 	return m, nil
 }
 

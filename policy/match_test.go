@@ -79,6 +79,8 @@ func TestCIDRSelector(t *testing.T) {
 		{mk("::/0"), "2001:db8::1", flow.IdentityWorld, true},
 		{mk("0.0.0.0/0"), "", flow.IdentityWorld, true},
 		{mk("0.0.0.0/0"), "", flow.IdentityWorldIPv6, false},
+		{mk("::/0"), "", flow.IdentityWorld, false},
+		{mk("::/0"), "", flow.IdentityWorldIPv6, true},
 		{mk("10.0.0.0/8"), "", flow.IdentityWorld, false},
 		{mk("2001:db8::/32"), "2001:db8::5", flow.IdentityWorld, true},
 	} {
