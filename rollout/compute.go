@@ -123,6 +123,7 @@ func namespaceStatus(ctx context.Context, st *State, cjs []CronJob, opts StatusO
 		Stage:      st.Stage,
 		StageSince: st.StageSince,
 		History:    st.History,
+		Events:     st.Events,
 	}
 	if op := st.Operation; op != nil {
 		opst := &OperationStatus{Kind: op.Kind, State: "running", From: op.Previous.Stage, To: op.Target.Stage,

@@ -260,6 +260,19 @@ func (e *Engine) run(ctx context.Context, req Request, rollback bool) (*Result, 
 		// (or is going, for an interrupted rollback).
 		if op.Kind == "promote" {
 			st.Snapshot = op.Previous.Clone()
+			if req.Step.To == nil && len(req.Step.Workloads) == 0 {
+				// Plain rollback of an interrupted promotion: revert to
+				// where it started (the recorded stage never changed).
+				rop := &Operation{Kind: "rollback", Actor: e.Actor, Holder: e.id(), Started: now,
+					Reason:   fmt.Sprintf("revert the interrupted promotion to %s", op.Target.Stage),
+					Previous: op.Previous.Clone(), Target: op.Previous.Clone()}
+				st.Operation = rop
+				st.event(now, e.Actor, rop.Reason)
+				if err := saveState(ctx, e.Client, st); err != nil {
+					return nil, err
+				}
+				return e.finish(ctx, st, req, rop, false)
+			}
 		} else {
 			st.Snapshot = op.Target.Clone()
 			if req.Step.To == nil && len(req.Step.Workloads) == 0 {

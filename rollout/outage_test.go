@@ -10,6 +10,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -125,6 +126,33 @@ func TestAcceptanceAPIServerOutage(t *testing.T) {
 		t.Fatalf("history has %d workload narrow transitions (want 40), op %+v", narrowed, state.Operation)
 	}
 
+	// Interrupt the next promotion (enforce) too, and this time revert it
+	// with a plain rollback once the server is back.
+	ka.applies.Store(0)
+	ka.n = 10
+	fe.Client = flaky
+	_, err = fe.Promote(ctx, Request{Namespace: ns, Plan: plan, Evidence: ev, Step: Step{To: stagePtr(StageEnforce)}})
+	if !errors.As(err, &ie) {
+		t.Fatalf("second outage: want an InterruptedError, got %v", err)
+	}
+	if err := env.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fe.Client = admin
+	if _, err := fe.Rollback(ctx, Request{Namespace: ns, Plan: plan}); err != nil {
+		t.Fatalf("reverting the interrupted promotion: %v", err)
+	}
+	state, _ = loadState(ctx, admin, ns)
+	if state.Operation != nil || state.Stage != StageNarrow {
+		t.Fatalf("after revert: stage %s op %+v", state.Stage, state.Operation)
+	}
+	l, _ := admin.Resource(CNPResource).Namespace(ns).List(ctx, metav1.ListOptions{})
+	for _, u := range l.Items {
+		if in, _, _ := unstructuredBool(u.Object, "spec", "enableDefaultDeny", "ingress"); in {
+			t.Fatalf("%s still enforces after reverting the interrupted promotion", u.GetName())
+		}
+	}
+
 	// A missing CRD is named as such.
 	crd := kubetestCRD()
 	if err := admin.Resource(crd).Delete(ctx, "ciliumnetworkpolicies.cilium.io", metav1.DeleteOptions{}); err != nil {
@@ -149,3 +177,5 @@ func kubetestCRD() schemaGVR {
 }
 
 type schemaGVR = schema.GroupVersionResource
+
+var unstructuredBool = unstructured.NestedBool

@@ -133,6 +133,10 @@ type NamespaceStatus struct {
 	// running, or interrupted (e.g. the API server went away) and waiting
 	// for a promote to complete it or a rollback to revert it.
 	Operation *OperationStatus `json:"operation,omitempty"`
+	// Events are outcomes that are not transitions: a promotion refused
+	// before any change, one that failed and was reverted, an interrupted
+	// step completed or reverted later.
+	Events []Event `json:"events,omitempty"`
 }
 
 // OperationStatus describes an unfinished promotion or rollback.
