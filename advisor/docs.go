@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/posture-dev/posture/flow"
@@ -103,8 +104,9 @@ func (d *docBuilder) evidence(dir string, idx int, peerText string, s *ruleSpec)
 		text += " on any port (a flow without a port was observed)"
 	}
 	text += ": " + s.st.text()
-	d.p.Metadata.Annotations[fmt.Sprintf("%s%s.%d", annotationRulePrefx, dir, idx)] = text
-	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: fmt.Sprintf("%s[%d]", dir, idx), Text: text})
+	n := strconv.Itoa(idx)
+	d.p.Metadata.Annotations[annotationRulePrefx+dir+"."+n] = text
+	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: dir + "[" + n + "]", Text: text})
 }
 
 // denyRest closes a direction without observed traffic: Cilium's

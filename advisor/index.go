@@ -25,6 +25,7 @@ type class struct {
 	first     time.Time
 	last      time.Time
 	unlabeled bool
+	sel       *selResult // exactSelector of this class alone, guarded by its nsIndex.mu
 }
 
 // get returns a label value by key.
@@ -106,6 +107,12 @@ func (ix *index) classOf(e *flow.Endpoint) *class {
 	return c
 }
 
+// isPod reports whether a policy can select the endpoint by labels: a pod
+// with a namespace (an empty namespace names no CNP scope).
+func isPod(e *flow.Endpoint) bool {
+	return e.IsPod() && podNamespace(e) != ""
+}
+
 // rawKey identifies an identity as the evidence gives it.
 func rawKey(e *flow.Endpoint) string {
 	return e.Namespace + "/" + e.Labels.Key()
@@ -114,7 +121,7 @@ func rawKey(e *flow.Endpoint) string {
 // podNamespace returns the namespace of a pod endpoint: the namespace label
 // wins over the Namespace field, since Cilium enforces on labels.
 func podNamespace(e *flow.Endpoint) string {
-	if ns, ok := e.Labels.Get(flow.LabelNamespace); ok && ns != "" {
+	if ns, ok := e.Labels.Get(flow.LabelNamespace); ok {
 		return ns
 	}
 	return e.Namespace
@@ -158,7 +165,7 @@ func collectIdentities(edges []flow.Edge) map[string]*rawIdentity {
 	}
 	byNum := map[identKey]seen{}
 	add := func(e *flow.Endpoint, pods []string) {
-		if !e.IsPod() {
+		if !isPod(e) {
 			return
 		}
 		var r *rawIdentity

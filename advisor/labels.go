@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"regexp"
 	"strings"
 
 	"github.com/posture-dev/posture/flow"
@@ -68,8 +69,25 @@ func selectable(l flow.Label) bool {
 		strings.HasPrefix(l.Key, flow.LabelNamespacePrefix):
 		return false
 	}
-	return !unstableKeys[l.Key]
+	return !unstableKeys[l.Key] && validLabelKey(l.Key) && validLabelValue(l.Value)
 }
+
+// labelName is a Kubernetes label name (the part after an optional prefix).
+var labelName = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+
+// validLabelKey accepts what a Kubernetes label selector accepts; evidence
+// may carry anything, and a selector on an invalid key would be rejected.
+func validLabelKey(k string) bool {
+	prefix, name, ok := strings.Cut(k, "/")
+	if !ok {
+		return labelName.MatchString(k)
+	}
+	return prefix != "" && len(prefix) <= 253 && dnsSubdomain.MatchString(prefix) && labelName.MatchString(name)
+}
+
+var dnsSubdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+func validLabelValue(v string) bool { return v == "" || labelName.MatchString(v) }
 
 // perRunValue reports whether a label value names one pod or run rather
 // than a workload: it equals a pod name or is a pod name's prefix ending at

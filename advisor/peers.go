@@ -2,7 +2,6 @@ package advisor
 
 import (
 	"cmp"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -98,6 +97,9 @@ func (ix *index) resolve(e *flow.Endpoint, names, ips []string) []peer {
 func (ix *index) resolveInto(buf []peer, e *flow.Endpoint, names, ips []string) []peer {
 	buf = buf[:0]
 	if e.IsPod() {
+		if !isPod(e) {
+			return append(buf, peer{kind: peerUnknown})
+		}
 		if c := ix.classOf(e); c != nil {
 			return append(buf, peer{kind: peerPod, cls: c})
 		}
@@ -105,7 +107,7 @@ func (ix *index) resolveInto(buf []peer, e *flow.Endpoint, names, ips []string) 
 	}
 	ent, isEnt := entityOf(e)
 	outside := e.Identity >= flow.IdentityMinLocal || ent == "world" ||
-		(!isEnt && e.Identity == flow.IdentityUnknown)
+		(!isEnt && e.Identity == flow.IdentityUnknown && outsideLabels(e.Labels))
 	if outside {
 		if len(names) > 0 {
 			for _, n := range names {
@@ -135,6 +137,18 @@ func (ix *index) resolveInto(buf []peer, e *flow.Endpoint, names, ips []string) 
 		return append(buf, peer{kind: peerEntity, entity: ent})
 	}
 	return append(buf, peer{kind: peerUnknown})
+}
+
+// outsideLabels reports whether labels describe nothing but an address
+// outside the cluster (none at all, or only cidr/fqdn labels): labels of
+// any other kind name something posture cannot place.
+func outsideLabels(ls flow.Labels) bool {
+	for _, l := range ls {
+		if l.Source != flow.SourceCIDR && l.Source != flow.SourceFQDN {
+			return false
+		}
+	}
+	return true
 }
 
 func normName(n string) string {
@@ -220,17 +234,27 @@ func (s *stats) merge(o *stats, maxPods int) {
 
 // text renders evidence for an annotation.
 func (s *stats) text() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d flows", s.flows)
+	b := make([]byte, 0, 96)
+	b = strconv.AppendUint(b, s.flows, 10)
+	b = append(b, " flows"...)
 	if !s.first.IsZero() {
-		fmt.Fprintf(&b, ", first %s, last %s", ts(s.first), ts(s.last))
+		b = append(b, ", first "...)
+		b = s.first.UTC().AppendFormat(b, time.RFC3339)
+		b = append(b, ", last "...)
+		b = s.last.UTC().AppendFormat(b, time.RFC3339)
 	}
 	if len(s.pods) > 0 {
 		ps := slices.Clone(s.pods)
 		slices.Sort(ps)
-		fmt.Fprintf(&b, ", e.g. %s", strings.Join(ps, " "))
+		b = append(b, ", e.g. "...)
+		for i, p := range ps {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, p...)
+		}
 	}
-	return b.String()
+	return string(b)
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -49,11 +49,11 @@ func splitICMP(ports []portKey) (l4, icmp []portKey) {
 	return l4, icmp
 }
 
-// anyPort reports whether a port set includes an unknown port (0), which
-// only an L3 rule without toPorts can allow.
+// anyPort reports whether a port set includes an unknown port (0) or
+// protocol, which only an L3 rule without toPorts can allow.
 func anyPort(ports []portKey) bool {
 	for _, p := range ports {
-		if p.port == 0 && !p.icmp() {
+		if p.port == 0 && !p.icmp() || p.proto == "" || p.proto == flow.ProtoAny {
 			return true
 		}
 	}
@@ -127,4 +127,14 @@ func portsText(ports []portKey) string {
 		parts = append(parts, p.String())
 	}
 	return strings.Join(parts, ", ")
+}
+
+// edgePort is the port an edge was seen on; a protocol posture does not
+// know becomes "" (any), which only an L3 rule can allow.
+func edgePort(e *flow.Edge) portKey {
+	p, err := flow.ParseProtocol(string(e.Protocol))
+	if err != nil || p == flow.ProtoAny {
+		p = ""
+	}
+	return portKey{proto: p, port: e.Port}
 }

@@ -185,18 +185,15 @@ func (b *builder) podSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 		var texts []string
 		for _, pns := range nss {
 			n := b.ix.ns[pns]
-			selNS := ""
-			if pns != in.ns {
-				selNS = pns
-			}
+			remote := pns != in.ns
 			for _, sr := range n.peerSelectors(byNS[pns]) {
-				if selNS == "" {
-					r.sels = append(r.sels, sr.local)
-				} else {
+				if remote {
 					r.sels = append(r.sels, sr.remote)
+				} else {
+					r.sels = append(r.sels, sr.local)
 				}
 				t := sr.sel.String()
-				if selNS != "" {
+				if remote {
 					t = pns + ":" + t
 				}
 				texts = append(texts, t)

@@ -81,6 +81,19 @@ type selResult struct {
 // DoesNotExist requirements when labels alone cannot tell them apart. What
 // still matches (over) is reported, never hidden.
 func (n *nsIndex) exactSelector(targets []*class) selResult {
+	if len(targets) == 1 {
+		// The common case, cached on the class itself.
+		c := targets[0]
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if c.sel == nil {
+			r := n.computeSelector(targets)
+			r.matched = filterMatching(n.classes, r.sel)
+			r.local, r.remote = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name)
+			c.sel = &r
+		}
+		return *c.sel
+	}
 	keys := make([]string, len(targets))
 	for i, c := range targets {
 		keys[i] = c.key
@@ -219,6 +232,9 @@ func filterMatching(cs []*class, s selector) []*class {
 // one namespace: one per workload, falling back to one per class where a
 // workload's selector would also match unobserved classes.
 func (n *nsIndex) peerSelectors(cs []*class) []selResult {
+	if len(cs) == 1 {
+		return []selResult{n.exactSelector(cs)}
+	}
 	byWl := map[*workload][]*class{}
 	var order []*workload
 	for _, c := range cs {

@@ -31,6 +31,7 @@ type builder struct {
 	// rules allow, for the self-check and least-privilege accounting.
 	allowIn  map[*workload]map[allowKey]struct{}
 	allowOut map[*workload]map[allowKey]struct{}
+	ends     []edgeEnds // per edge, from the first pass
 }
 
 // allowKey is one peer on one port a workload's rules allow; anyPortKey
@@ -98,6 +99,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	// One pass files every edge under the proposed namespaces it touches
 	// and records what verification counts globally.
 	legit := make([]bool, len(edges))
+	b.ends = make([]edgeEnds, len(edges))
 	nsEdges := map[string][]int32{}
 	obs := &observer{pairs: map[pairKey]struct{}{}}
 	var rb resolveBufs
@@ -106,6 +108,12 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 		var conflict bool
 		legit[i], conflict = edgeLegit(e)
 		srcs, dsts := rb.resolve(b.ix, e)
+		if srcs[0].kind == peerPod {
+			b.ends[i].src = srcs[0].cls
+		}
+		if dsts[0].kind == peerPod {
+			b.ends[i].dst = dsts[0].cls
+		}
 		sns, dns := "", ""
 		if srcs[0].kind == peerPod && b.proposed[srcs[0].cls.ns] {
 			sns = srcs[0].cls.ns
@@ -121,7 +129,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 			continue
 		}
 		primary := cmp.Or(sns, dns)
-		pk := portKey{proto: e.Protocol, port: e.Port}
+		pk := edgePort(e)
 		if conflict {
 			b.note(primary, NoteConflict, "%s → %s on %s: %d flows forwarded and %d dropped by existing policy; proposed as allowed since it was forwarded — check the existing policy",
 				srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts[flow.VerdictDropped]), e.Verdicts[flow.VerdictDropped])
@@ -166,9 +174,9 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 				acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}}
 				for _, ei := range nsEdges[ns] {
 					if legit[ei] {
-						b.accumulate(&edges[ei], acc, &rb)
+						b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
 					} else {
-						b.fileDropped(&edges[ei], acc, &rb)
+						b.fileDropped(&edges[ei], b.ends[ei], acc, &rb)
 					}
 				}
 				p.Namespaces[i] = b.namespaceProposal(acc)
@@ -200,6 +208,26 @@ type resolveBufs struct {
 func (rb *resolveBufs) resolve(ix *index, e *flow.Edge) (srcs, dsts []peer) {
 	rb.src = ix.resolveInto(rb.src, &e.Source, nil, nil)
 	rb.dst = ix.resolveInto(rb.dst, &e.Destination, e.DNSNames, e.DestinationIPs)
+	return rb.src, rb.dst
+}
+
+// edgeEnds caches the pod classes of an edge's ends found by the first
+// pass, so later passes skip the identity lookups.
+type edgeEnds struct {
+	src, dst *class
+}
+
+func (rb *resolveBufs) resolveCached(ix *index, e *flow.Edge, ends edgeEnds) (srcs, dsts []peer) {
+	if ends.src != nil {
+		rb.src = append(rb.src[:0], peer{kind: peerPod, cls: ends.src})
+	} else {
+		rb.src = ix.resolveInto(rb.src, &e.Source, nil, nil)
+	}
+	if ends.dst != nil {
+		rb.dst = append(rb.dst[:0], peer{kind: peerPod, cls: ends.dst})
+	} else {
+		rb.dst = ix.resolveInto(rb.dst, &e.Destination, e.DNSNames, e.DestinationIPs)
+	}
 	return rb.src, rb.dst
 }
 
@@ -267,8 +295,8 @@ func edgeLegit(e *flow.Edge) (legit, conflict bool) {
 
 // fileDropped remembers the outside addresses existing policy denied a
 // workload, as evidence for CIDR exceptions.
-func (b *builder) fileDropped(e *flow.Edge, acc *nsAcc, rb *resolveBufs) {
-	srcs, dsts := rb.resolve(b.ix, e)
+func (b *builder) fileDropped(e *flow.Edge, ends edgeEnds, acc *nsAcc, rb *resolveBufs) {
+	srcs, dsts := rb.resolveCached(b.ix, e, ends)
 	if srcs[0].kind != peerPod || srcs[0].cls.ns != acc.n.name {
 		return
 	}
@@ -282,9 +310,9 @@ func (b *builder) fileDropped(e *flow.Edge, acc *nsAcc, rb *resolveBufs) {
 
 // accumulate files one allowed edge under the workloads of acc's
 // namespace it concerns: the source's egress, the destination's ingress.
-func (b *builder) accumulate(e *flow.Edge, acc *nsAcc, rb *resolveBufs) {
-	srcs, dsts := rb.resolve(b.ix, e)
-	pk := portKey{proto: e.Protocol, port: e.Port}
+func (b *builder) accumulate(e *flow.Edge, ends edgeEnds, acc *nsAcc, rb *resolveBufs) {
+	srcs, dsts := rb.resolveCached(b.ix, e, ends)
+	pk := edgePort(e)
 	ns := acc.n.name
 	srcIn := srcs[0].kind == peerPod && srcs[0].cls.ns == ns
 	dstIn := dsts[0].kind == peerPod && dsts[0].cls.ns == ns

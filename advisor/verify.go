@@ -102,7 +102,7 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 			continue
 		}
 		e := &edges[ei]
-		srcs, dsts := rb.resolve(b.ix, e)
+		srcs, dsts := rb.resolveCached(b.ix, e, b.ends[ei])
 		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
 			continue
 		}
@@ -110,7 +110,7 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 		dstIn := dsts[0].kind == peerPod && dsts[0].cls.ns == ns
 		np.Verification.Edges++
 		np.Verification.Flows += e.Flows
-		pk := portKey{proto: e.Protocol, port: e.Port}
+		pk := edgePort(e)
 		dec := Decision{EgressAllowed: true, IngressAllowed: true}
 		if eval != nil {
 			for _, f := range probes(e) {
