@@ -54,13 +54,19 @@ self-contained file with charts; needs --out or a redirect).`,
   posture report --status status.json -o html --out report.html
   posture report --status status.json -o markdown > rollout.md`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), s, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Drilling into one namespace means wanting its workloads.
+			if o.namespace != "" && !cmd.Flags().Changed("workloads") {
+				o.workloads = true
+			}
+			return run(cmd.Context(), s, o)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.namespace, "namespace", "n", "", "report on one namespace only")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
 	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (posture rollout status -o json; - for stdin) instead of computing it from the cluster")
-	f.BoolVar(&o.workloads, "workloads", false, "add the per-workload breakdown of each namespace")
+	f.BoolVar(&o.workloads, "workloads", false, "add the per-workload breakdown of each namespace (default on with -n)")
 	f.BoolVar(&o.brief, "brief", false, "table and markdown: only the cluster summary and the namespace overview")
 	f.IntVar(&o.width, "width", 0, "table: fit to this many columns (default: the terminal's width; unlimited when not a terminal)")
 	o.output.Register(cmd)

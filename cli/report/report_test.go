@@ -80,6 +80,14 @@ func TestReportFormats(t *testing.T) {
 		len(doc.Namespaces[0].Workloads) != 1 {
 		t.Errorf("json output = %+v", doc)
 	}
+	out, _, err = execute(t, "--status", status, "-n", "shop")
+	if err != nil || !strings.Contains(out, "WORKLOAD") || !strings.Contains(out, "frontend") {
+		t.Errorf("-n shop should list its workloads: %v\n%s", err, out)
+	}
+	out, _, err = execute(t, "--status", status, "-n", "shop", "--workloads=false")
+	if err != nil || strings.Contains(out, "frontend") {
+		t.Errorf("--workloads=false should hide them: %v\n%s", err, out)
+	}
 	md, _, err := execute(t, "--status", status, "-o", "markdown")
 	if err != nil || !strings.HasPrefix(md, "# Posture rollout report") {
 		t.Errorf("markdown: %v\n%s", err, md)
