@@ -141,6 +141,9 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 	if err := w.flush(); err != nil {
 		return sum, err
 	}
+	if sum.Records == 0 {
+		fmt.Fprintf(s.Err, "no flows or edges in %s\n", o.Flows)
+	}
 	line := fmt.Sprintf("%d allowed, %d denied", sum.Allowed, sum.Denied)
 	if o.Output == "json" {
 		fmt.Fprintln(s.Err, line)
