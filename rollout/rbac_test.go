@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -73,6 +74,17 @@ func TestAcceptanceLeastPrivilegeRBAC(t *testing.T) {
 	ctx := context.Background()
 	admin, _ := dynamic.NewForConfig(sharedEnv.As("shop-admin"))
 	e := newTestEngine(admin, "shop-admin")
+	// The authorizer sees new bindings through an informer: wait for it.
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		_, err := loadState(ctx, admin, ns)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the promoter binding never took effect: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, to := range []Stage{StageNarrow, StageEnforce, StageDone} {
 		if _, err := e.Promote(ctx, Request{Namespace: ns, Plan: plan, Evidence: ev, Step: Step{To: stagePtr(to)}}); err != nil {
 			t.Fatalf("promoter role, to %s: %v", to, err)
