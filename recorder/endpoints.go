@@ -17,16 +17,16 @@ import (
 
 // Endpoint is one pod (or pod-like workload) on this node.
 type Endpoint struct {
-	Namespace       string            `yaml:"namespace"`
-	Pod             string            `yaml:"pod"`
-	Workload        string            `yaml:"workload,omitempty"`
-	IPs             []netip.Addr      `yaml:"ips"`
-	Labels          map[string]string `yaml:"labels,omitempty"`
-	NamespaceLabels map[string]string `yaml:"namespaceLabels,omitempty"`
-	ServiceAccount  string            `yaml:"serviceAccount,omitempty"`
+	Namespace       string
+	Pod             string
+	Workload        string
+	IPs             []netip.Addr
+	Labels          map[string]string
+	NamespaceLabels map[string]string
+	ServiceAccount  string
 	// Interface is the host side of the pod's veth; empty means the
 	// endpoint is known (for identities) but not observed here.
-	Interface string `yaml:"interface,omitempty"`
+	Interface string
 }
 
 // IdentityLabels are the endpoint's Cilium security-identity labels.
@@ -63,7 +63,20 @@ func mapsEqual(a, b map[string]string) bool {
 
 // endpointsFile is the --endpoints format (see README).
 type endpointsFile struct {
-	Endpoints []Endpoint `yaml:"endpoints"`
+	Endpoints []rawEndpoint `yaml:"endpoints"`
+}
+
+// rawEndpoint reads addresses as text, so a bad one is reported with its
+// line like every other field.
+type rawEndpoint struct {
+	Namespace       string            `yaml:"namespace"`
+	Pod             string            `yaml:"pod"`
+	Workload        string            `yaml:"workload,omitempty"`
+	IPs             []string          `yaml:"ips"`
+	Labels          map[string]string `yaml:"labels,omitempty"`
+	NamespaceLabels map[string]string `yaml:"namespaceLabels,omitempty"`
+	ServiceAccount  string            `yaml:"serviceAccount,omitempty"`
+	Interface       string            `yaml:"interface,omitempty"`
 }
 
 // MaxEndpointsFileBytes bounds the --endpoints file.
@@ -96,6 +109,15 @@ func ParseEndpoints(name string, data []byte) ([]Endpoint, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			// "line 5: field x not found" -> "file:5: field x not found"
+			msgs := make([]string, len(te.Errors))
+			for i, m := range te.Errors {
+				msgs[i] = name + ":" + strings.TrimPrefix(m, "line ")
+			}
+			return nil, errors.New(strings.Join(msgs, "; "))
+		}
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	// A second pass over the node tree gives each endpoint its line.
@@ -110,8 +132,14 @@ func ParseEndpoints(name string, data []byte) ([]Endpoint, error) {
 	}
 	seenIP := map[netip.Addr]string{}
 	seenPod := map[string]bool{}
-	for i := range doc.Endpoints {
-		e := &doc.Endpoints[i]
+	out := make([]Endpoint, len(doc.Endpoints))
+	for i, raw := range doc.Endpoints {
+		e := &out[i]
+		*e = Endpoint{
+			Namespace: raw.Namespace, Pod: raw.Pod, Workload: raw.Workload,
+			Labels: raw.Labels, NamespaceLabels: raw.NamespaceLabels,
+			ServiceAccount: raw.ServiceAccount, Interface: raw.Interface,
+		}
 		at := func(field, msg string, args ...any) error {
 			return fmt.Errorf("%s:%d: endpoints[%d].%s: %s", name, line(i), i, field, fmt.Sprintf(msg, args...))
 		}
@@ -120,19 +148,20 @@ func ParseEndpoints(name string, data []byte) ([]Endpoint, error) {
 			return nil, at("namespace", "required")
 		case e.Pod == "":
 			return nil, at("pod", "required")
-		case len(e.IPs) == 0:
+		case len(raw.IPs) == 0:
 			return nil, at("ips", "at least one address required")
 		}
 		if seenPod[e.Key()] {
 			return nil, at("pod", "%s listed twice", e.Key())
 		}
 		seenPod[e.Key()] = true
-		for j, ip := range e.IPs {
-			if !ip.IsValid() || ip.Zone() != "" {
-				return nil, at(fmt.Sprintf("ips[%d]", j), "not an IP address")
+		for j, text := range raw.IPs {
+			ip, err := netip.ParseAddr(text)
+			if err != nil || ip.Zone() != "" {
+				return nil, at(fmt.Sprintf("ips[%d]", j), "%q is not an IP address", text)
 			}
 			ip = ip.Unmap()
-			e.IPs[j] = ip
+			e.IPs = append(e.IPs, ip)
 			if other, dup := seenIP[ip]; dup {
 				return nil, at(fmt.Sprintf("ips[%d]", j), "%s already belongs to %s", ip, other)
 			}
@@ -142,7 +171,7 @@ func ParseEndpoints(name string, data []byte) ([]Endpoint, error) {
 			return nil, at("interface", "%q is not an interface name", e.Interface)
 		}
 	}
-	return doc.Endpoints, nil
+	return out, nil
 }
 
 func endpointLines(root *yaml.Node) []int {

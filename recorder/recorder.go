@@ -407,7 +407,11 @@ func (r *Recorder) reloadPolicies(initial bool) error {
 	if same {
 		return nil
 	}
-	ps, err := policy.LoadPath(r.cfg.PoliciesDir)
+	var ps []*policy.Policy
+	if sig != "" {
+		// an empty directory is an empty staged set, not an error
+		ps, err = policy.LoadPath(r.cfg.PoliciesDir)
+	}
 	var eng *policy.Engine
 	var facts *policyFacts
 	if err == nil {
