@@ -158,21 +158,28 @@ func seriesChartOf(samples []Sample, now time.Time, value func(Sample) float64, 
 		line = append(line, ' ')
 		line = strconv.AppendFloat(line, yOf(value(p)), 'f', 1, 64)
 	}
-	if len(s) == 1 { // one sample: the value has held since it was taken
-		line = append(line, 'L')
-		line = strconv.AppendFloat(line, x1, 'f', 1, 64)
-		line = append(line, ' ')
-		line = strconv.AppendFloat(line, yOf(value(s[0])), 'f', 1, 64)
+	if len(s) == 1 { // one sample: drawn as a level across the plot
+		line = line[:0]
+		for i, x := range []float64{x0, x1} {
+			line = append(line, "ML"[i])
+			line = strconv.AppendFloat(line, x, 'f', 1, 64)
+			line = append(line, ' ')
+			line = strconv.AppendFloat(line, yOf(value(s[0])), 'f', 1, 64)
+		}
 	}
 	c.Line = string(line)
 	if !isRatio {
-		end := ax.x(s[len(s)-1].Time)
+		start, end := ax.x(s[0].Time), ax.x(s[len(s)-1].Time)
 		if len(s) == 1 {
-			end = x1
+			start, end = x0, x1
 		}
-		c.Area = c.Line + "L" + f1(end) + " " + f1(y0) + "L" + f1(ax.x(s[0].Time)) + " " + f1(y0) + "Z"
+		c.Area = c.Line + "L" + f1(end) + " " + f1(y0) + "L" + f1(start) + " " + f1(y0) + "Z"
 	}
-	for _, f := range []float64{0, 0.5, 1} {
+	fracs := []float64{0, 0.5, 1}
+	if !isRatio && hi < 2 { // no half flows on the axis
+		fracs = []float64{0, 1}
+	}
+	for _, f := range fracs {
 		v := lo + f*(hi-lo)
 		label := fmtCount(uint64(math.Round(v)))
 		if isRatio {
@@ -218,10 +225,15 @@ func timelineOf(nr *NamespaceReport, now time.Time) timelineChart {
 	if len(nr.Samples) > 0 && nr.Samples[0].Time.Before(start) {
 		start = nr.Samples[0].Time
 	}
-	if !now.After(start) {
-		start = now.Add(-time.Hour)
-	}
 	ax := timeAxis{t0: start, t1: now, x0: x0, x1: x1}
+	if !now.After(start) {
+		// Every recorded move happened at this instant (a replay, or a
+		// status with no history): only the current stage has a span.
+		c.Segments = []timelineSeg{{X: f1(x0), W: f1(x1 - x0), LabelX: f1(x0 + 3), Stage: nr.Stage, Label: true,
+			From: fmtTime(start), To: fmtTime(now), Dur: fmtDuration(0)}}
+		c.XTicks = ax.ticks(42)
+		return c
+	}
 	type span struct {
 		stage    string
 		from, to time.Time
