@@ -141,6 +141,11 @@ func (e *Engine) resolve(ep *flow.Endpoint) *identity {
 	if n := ep.Identity.ReservedName(); n != "" && !ls.Has(flow.SourceReserved, n) {
 		ls = append(ls, flow.Label{Source: flow.SourceReserved, Key: n})
 	}
+	if ep.Identity == flow.IdentityKubeAPIServer && !ls.Has(flow.SourceReserved, "remote-node") {
+		// Identity 7 is Cilium's "remote nodes serving the kube-apiserver"
+		// and carries both labels, so remote-node rules select it too.
+		ls = append(ls, flow.Label{Source: flow.SourceReserved, Key: "remote-node"})
+	}
 	if ep.Identity >= flow.IdentityMinLocal && !hasReservedWorld(ls) {
 		ls = append(ls, flow.Label{Source: flow.SourceReserved, Key: "world"})
 	}
