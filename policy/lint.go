@@ -65,7 +65,9 @@ func (f Finding) Location() string {
 // default deny without DNS, broad entities without ports, toServices on
 // selector-backed Services, host policies on every node, duplicates and
 // rules that read backwards. Policies are linted as one set: a DNS rule in
-// one policy serves toFQDNs in another of the same namespace.
+// one policy serves toFQDNs in another of the same namespace. Mistakes
+// that stop a document from decoding (syntax, unknown fields, wrong
+// types) are the loader's; LintPath and LintBytes report them too.
 func Lint(ps []*Policy) []Finding {
 	var out []Finding
 	l := &linter{set: ps}
