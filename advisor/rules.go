@@ -172,35 +172,38 @@ func (b *builder) addHTTP(r *ruleSpec, peers []*peerAcc, l7 bool) {
 func (b *builder) podSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 	var out []ruleSpec
 	for _, g := range groupBySig(b.forced(in, ps)) {
-		byNS := map[string][]*class{}
-		for _, pa := range g.peers {
-			byNS[pa.p.cls.ns] = append(byNS[pa.p.cls.ns], pa.p.cls)
+		// Peer classes by namespace, in namespace order (most groups have
+		// one peer: no map needed).
+		cls := make([]*class, len(g.peers))
+		for i, pa := range g.peers {
+			cls[i] = pa.p.cls
 		}
-		nss := make([]string, 0, len(byNS))
-		for ns := range byNS {
-			nss = append(nss, ns)
+		if len(cls) > 1 {
+			slices.SortStableFunc(cls, func(x, y *class) int { return strings.Compare(x.ns, y.ns) })
 		}
-		slices.Sort(nss)
 		r := ruleSpec{kind: peerPod, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		var texts []string
-		for _, pns := range nss {
+		for start := 0; start < len(cls); {
+			end := start + 1
+			for end < len(cls) && cls[end].ns == cls[start].ns {
+				end++
+			}
+			pns := cls[start].ns
 			n := b.ix.ns[pns]
 			remote := pns != in.ns
-			for _, sr := range n.peerSelectors(byNS[pns]) {
+			for _, sr := range n.peerSelectors(cls[start:end]) {
 				if remote {
 					r.sels = append(r.sels, sr.remote)
+					texts = append(texts, pns+":"+sr.text)
 				} else {
 					r.sels = append(r.sels, sr.local)
+					texts = append(texts, sr.text)
 				}
-				t := sr.sel.String()
-				if remote {
-					t = pns + ":" + t
-				}
-				texts = append(texts, t)
 				for _, c := range sr.matched {
 					r.allowed = append(r.allowed, c.id)
 				}
 			}
+			start = end
 		}
 		r.peerText = strings.Join(texts, " ")
 		b.addHTTP(&r, g.peers, in.l7 && in.l7Peers)

@@ -73,6 +73,7 @@ type selResult struct {
 	// namespace and for one in another (with the namespace label). Every
 	// rule naming this peer shares them: documents are read-only.
 	local, remote policy.EndpointSelector
+	text          string // sel.String()
 }
 
 // exactSelector finds a small selector matching every target class and, if
@@ -89,7 +90,7 @@ func (n *nsIndex) exactSelector(targets []*class) selResult {
 		if c.sel == nil {
 			r := n.computeSelector(targets)
 			r.matched = filterMatching(n.classes, r.sel)
-			r.local, r.remote = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name)
+			r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
 			c.sel = &r
 		}
 		return *c.sel
@@ -107,7 +108,7 @@ func (n *nsIndex) exactSelector(targets []*class) selResult {
 	}
 	r := n.computeSelector(targets)
 	r.matched = filterMatching(n.classes, r.sel)
-	r.local, r.remote = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name)
+	r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
 	n.selCache[ck] = r
 	return r
 }
@@ -256,8 +257,8 @@ func (n *nsIndex) peerSelectors(cs []*class) []selResult {
 		}
 	}
 	if len(out) > 1 {
-		slices.SortFunc(out, func(a, b selResult) int { return strings.Compare(a.sel.String(), b.sel.String()) })
-		out = slices.CompactFunc(out, func(a, b selResult) bool { return a.sel.String() == b.sel.String() })
+		slices.SortFunc(out, func(a, b selResult) int { return strings.Compare(a.text, b.text) })
+		out = slices.CompactFunc(out, func(a, b selResult) bool { return a.text == b.text })
 	}
 	return out
 }
