@@ -212,7 +212,7 @@ func namespaceStatus(ctx context.Context, st *State, cjs []CronJob, opts StatusO
 		}
 		ns.Workloads = append(ns.Workloads, wst)
 	}
-	ns.Samples = []Sample{{Time: now, Coverage: rep.Coverage, WouldDeny: rep.WouldDenyWindow}}
+	ns.Samples = rep.Samples
 	return ns, nil
 }
 

@@ -144,6 +144,45 @@ type GateReport struct {
 	// ETA is when the time-based failing gates would pass if nothing
 	// else changes; nil when a failing gate is not time-based.
 	ETA *time.Time
+	// Samples are coverage and would-deny a day apart over the evidence,
+	// as the staged set would have seen them then.
+	Samples []Sample
+}
+
+// point is one judged edge, for samples.
+type point struct {
+	first, last     time.Time
+	n               uint64
+	allowed, denied bool
+}
+
+// samples replays the judged edges day by day: coverage counts the edges
+// first seen by then, would-deny those last seen in the quiet window
+// before then. Edges aggregate flows, so this is an approximation that
+// only moves at edge boundaries.
+func samples(pts []point, first, now time.Time, quiet time.Duration) []Sample {
+	if first.IsZero() || len(pts) == 0 {
+		return nil
+	}
+	var out []Sample
+	for t := now; !t.Before(first) && len(out) < 60; t = t.Add(-24 * time.Hour) {
+		var tot, ok, deny uint64
+		for _, p := range pts {
+			if p.first.After(t) {
+				continue
+			}
+			tot += p.n
+			if p.allowed {
+				ok += p.n
+			}
+			if p.denied && !p.last.After(t) && p.last.After(t.Add(-quiet)) {
+				deny += p.n
+			}
+		}
+		out = append(out, Sample{Time: t, Coverage: ratio(ok, tot), WouldDeny: deny})
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // WorkloadEval is a workload's share of a gate evaluation.
@@ -264,6 +303,7 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 		edge int
 	}
 	var offenders []denied
+	var pts []point
 	var covTotal, covAllowed, subjTotal, subjAllowed uint64
 	var lastDeny time.Time
 	wl := workloadMatchers(in.Plan)
@@ -317,8 +357,18 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 				}
 			}
 		}
+		pts = append(pts, point{first: e.FirstSeen, last: e.LastSeen, n: n, allowed: e2.Allowed, denied: !w.Allowed})
 		if w.Allowed {
-			continue
+			// The datapath has the last word: an AUDIT verdict is a drop
+			// that audit mode let through. Inside the quiet window it
+			// blocks enforcement even where the evaluator allows the flow.
+			audit := e.Verdicts[flow.VerdictAudit]
+			if audit == 0 || e.LastSeen.Before(quietStart) {
+				continue
+			}
+			w = Judgement{Direction: auditDirection(e), Reason: "AUDIT verdict observed: the datapath would drop this"}
+			n = audit
+			pts[len(pts)-1].denied = true
 		}
 		rep.WouldDenyTotal += n
 		if !e.LastSeen.Before(in.Now.Add(-cfg.ObservationWindow)) {
@@ -336,7 +386,7 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 			owner = srcW
 		}
 		offenders = append(offenders, denied{edge: i, wd: WouldDeny{
-			Source:      e.Source.String(),
+			Source:      endpointName(&e.Source),
 			Destination: endpointName(&e.Destination),
 			Port:        fmt.Sprintf("%d/%s", e.Port, e.Protocol),
 			Direction:   w.Direction,
@@ -354,6 +404,7 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 		rep.PerWorkload[name] = we
 	}
 	rep.Coverage = ratio(covAllowed, covTotal)
+	rep.Samples = samples(pts, first, in.Now, cfg.QuietWindow)
 	slices.SortFunc(offenders, func(a, b denied) int {
 		return cmp.Or(cmp.Compare(b.wd.Count, a.wd.Count), b.wd.LastSeen.Compare(a.wd.LastSeen), cmp.Compare(a.edge, b.edge))
 	})
@@ -472,6 +523,16 @@ func enforcementSubjects(p *NamespacePlan, cur, tgt Snapshot) map[subject]bool {
 		}
 	}
 	return out
+}
+
+// auditDirection guesses which side's policy audited an edge: the side
+// it was observed at (an edge seen only at the destination was audited at
+// its ingress).
+func auditDirection(e *flow.Edge) string {
+	if e.ObservedIngress > 0 && e.ObservedEgress == 0 {
+		return "ingress"
+	}
+	return "egress"
 }
 
 func onlyDropped(e *flow.Edge) bool {

@@ -206,6 +206,22 @@ func TestGates(t *testing.T) {
 		t.Fatalf("platform promotion blocked by enforcement gates: %v", rep.Failing())
 	}
 
+	// An AUDIT verdict from the datapath blocks even where the evaluator
+	// allows the flow.
+	in7 := in
+	audited := edge(pod("shop", "cart"), pod("shop", "payments"), 9090, flow.ProtoTCP, t0.Add(-9*24*time.Hour), t0.Add(-time.Hour), 5)
+	audited.Verdicts = map[flow.Verdict]uint64{flow.VerdictAudit: 5}
+	audited.ObservedIngress = 5
+	in7.Edges = append(shopEvidence("shop"), audited)
+	rep, _ = EvaluateGates(DefaultGates(), nil, in7)
+	if g := gateByName(t, rep, GateWouldDeny); g.Passing || g.Numeric != 5 || rep.TopDenied[0].Direction != "ingress" {
+		t.Fatalf("audit verdict: %+v %+v", g, rep.TopDenied)
+	}
+	// Samples replay the evidence a day apart, ending now.
+	if n := len(rep.Samples); n < 10 || !rep.Samples[n-1].Time.Equal(t0) || rep.Samples[n-1].WouldDeny != 5 || rep.Samples[0].WouldDeny != 0 {
+		t.Fatalf("samples: %+v", rep.Samples)
+	}
+
 	// A peer first seen in the quiet window blocks.
 	in6 := in
 	in6.Edges = append(shopEvidence("shop"), edge(pod("shop", "report"), pod("shop", "cart"), 8080, flow.ProtoTCP, t0.Add(-3*time.Hour), t0.Add(-2*time.Hour), 1))
