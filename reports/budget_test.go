@@ -23,8 +23,8 @@ func cpuTime(t testing.TB) time.Duration {
 // process's CPU time (other processes inflate the first, the parallel
 // garbage collector the second), and the best of three runs is judged.
 func TestLargeReportUnderOneSecond(t *testing.T) {
-	if testing.Short() {
-		t.Skip("performance budget check, skipped in -short mode")
+	if testing.Short() || raceEnabled {
+		t.Skip("performance budget check, skipped in -short mode and under the race detector")
 	}
 	st := syntheticStatus(benchNamespaces, benchWorkloads)
 	for _, format := range Formats {
