@@ -166,6 +166,10 @@ const (
 // immutable once passed in (flow's constructors and decoders make fresh
 // ones): identities are memoized by numeric identity and slice address.
 func (e *Engine) Evaluate(f *flow.Flow) Result {
+	if f == nil {
+		d := DirectionResult{Reason: "no flow"}
+		return Result{Egress: d, Ingress: d}
+	}
 	if f.IsReply {
 		d := DirectionResult{Decision: Allowed, Reason: reasonReply}
 		return Result{Verdict: Allowed, Egress: d, Ingress: d}
