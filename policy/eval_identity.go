@@ -318,6 +318,9 @@ func defaultDenyReason(by []string) string {
 	return reasonDefaultDeny + " (default deny enabled by " + s + ")"
 }
 
+// maxAddrCache bounds the per-address and per-name caches.
+const maxAddrCache = 1 << 16
+
 // peerView prepares the other end of a flow for matching.
 func (e *Engine) peerView(id *identity, ep *flow.Endpoint) peerView {
 	pv := peerView{id: id, e: e}
@@ -356,6 +359,11 @@ func (e *Engine) ipInfoOf(ip string, idn flow.Identity) *ipInfo {
 	if old := e.ips[key]; old != nil {
 		return old
 	}
+	if len(e.ips) >= maxAddrCache {
+		// A long-running caller sees unboundedly many external
+		// addresses; start over rather than grow forever.
+		clear(e.ips)
+	}
 	e.ips[key] = info
 	return info
 }
@@ -374,6 +382,9 @@ func (e *Engine) nameMatches(name string, i int32) bool {
 			}
 		}
 		e.mu.Lock()
+		if len(e.names) >= maxAddrCache {
+			clear(e.names)
+		}
 		e.names[name] = bits
 		e.mu.Unlock()
 	}
