@@ -231,6 +231,13 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 	}
 	subjects := enforcementSubjects(in.Plan, in.Current, in.Target)
 	enforcing := len(subjects) > 0
+	// Whatever the step, if the resulting set enforces anything, flows it
+	// would deny are real drops (re-applied policies may have changed
+	// since they were enforced): the would-deny gate then blocks too.
+	enforcesAny := enforcing
+	for _, ws := range in.Target.Workloads {
+		enforcesAny = enforcesAny || ws.Enforced.Ingress || ws.Enforced.Egress
+	}
 	rep := &GateReport{PerWorkload: map[string]WorkloadEval{}}
 	quietStart := in.Now.Add(-cfg.QuietWindow)
 
@@ -283,7 +290,7 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 		fresh.Detail = "the zero-would-deny gate needs recent evidence: feed current flows with --flows"
 		timeBased = false
 	}
-	if !enforcing {
+	if !enforcesAny {
 		fresh.Passing, fresh.Detail = true, "informational: this promotion enforces nothing"
 	}
 	rep.Gates = append(rep.Gates, fresh)
@@ -452,10 +459,13 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 		np.Detail = "new: " + strings.Join(firstN(append(newIDs, newPairs...), 3), "; ")
 		etas = append(etas, in.Now.Add(cfg.QuietWindow))
 	}
+	if !enforcesAny {
+		wd.Passing = true
+		wd.Detail = "informational: the resulting set enforces nothing"
+	}
 	if !enforcing {
-		wd.Passing, np.Passing = true, true
-		wd.Detail = "informational: this promotion enforces nothing"
-		np.Detail = "informational: this promotion enforces nothing"
+		np.Passing = true
+		np.Detail = "informational: this promotion turns no enforcement on"
 	}
 	rep.Gates = append(rep.Gates, wd, cov, np)
 

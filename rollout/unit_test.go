@@ -206,6 +206,25 @@ func TestGates(t *testing.T) {
 		t.Fatalf("platform promotion blocked by enforcement gates: %v", rep.Failing())
 	}
 
+	// A step that turns nothing on is still blocked when the resulting set
+	// already enforces a workload whose flows it would deny (its policy
+	// may have changed since it was enforced).
+	in8 := in4
+	cur := Snapshot{Stage: StagePlatform, Workloads: map[string]WorkloadState{
+		"cart": {Stage: StageEnforce, Enforced: DirectionEnforced{Ingress: true, Egress: true}}}}
+	tgt, err := NextSnapshot(p, cur, Step{Workloads: []string{"report"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in8.Current, in8.Target = cur, tgt
+	rep, _ = EvaluateGates(DefaultGates(), nil, in8)
+	if g := gateByName(t, rep, GateWouldDeny); g.Passing {
+		t.Fatalf("narrowing report while cart (enforced) would drop redis traffic: %+v", g)
+	}
+	if g := gateByName(t, rep, GateCoverage); !g.Passing {
+		t.Fatalf("coverage should not block a step that turns nothing on: %+v", g)
+	}
+
 	// An AUDIT verdict from the datapath blocks even where the evaluator
 	// allows the flow.
 	in7 := in
