@@ -272,7 +272,7 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 		return DirectionResult{Decision: Denied, Rules: rules, Reason: first.reason}
 	}
 
-	var l4Only, rejected, named *entry
+	var full, rejected, named *entry // full: allowed with nothing left unchecked
 	for _, en := range dp.allow {
 		if !en.matchL4(proto, port) {
 			if named == nil && en.hasNamed && en.couldMatchNamed(proto) && e.matchPeer(en, peer, dp.allowReqs) {
@@ -293,9 +293,9 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 				rejected = en
 			}
 			continue
-		case l7Unchecked:
-			if l4Only == nil {
-				l4Only = en
+		case l7Allowed:
+			if full == nil {
+				full = en
 			}
 		}
 		if first == nil {
@@ -308,11 +308,10 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 	switch {
 	case !dp.defaultDeny:
 		return DirectionResult{Decision: Allowed, Rules: rules, Reason: reasonNoDefaultDeny}
+	case full != nil:
+		return DirectionResult{Decision: Allowed, Rules: rules, Reason: full.reason}
 	case first != nil:
-		if l4Only == first {
-			return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reasonL4}
-		}
-		return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reason}
+		return DirectionResult{Decision: Allowed, Rules: rules, Reason: first.reasonL4}
 	case ingress && peer.id.localhost && !e.opts.DisallowLocalhost && len(dp.allow)+len(dp.deny) > 0:
 		// Cilium adds its localhost allow next to the rules selecting the
 		// endpoint; an initialising endpoint no rule selects gets none.

@@ -456,3 +456,22 @@ func TestEvaluateUnresolvablePeers(t *testing.T) {
 			egress: DefaultDenied, ingress: NotSelected, reason: "no rule allows this peer on this port"},
 	})
 }
+
+// A flow allowed both by an L7 rule it carries no data for and by a plain
+// L4 rule is simply allowed; the reason names the L4 rule.
+func TestEvaluateReasonPrefersFullAllow(t *testing.T) {
+	ps := []*Policy{cnp(t, "x", "mixed", `{"endpointSelector": {"matchLabels": {"app": "api"}},
+		"ingress": [
+			{"fromEndpoints": [{"matchLabels": {"app": "web"}}],
+			 "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}], "rules": {"http": [{"method": "GET"}]}}]},
+			{"fromEndpoints": [{"matchLabels": {"app": "web"}}],
+			 "toPorts": [{"ports": [{"port": "80", "protocol": "TCP"}]}]}]}`)}
+	e, err := Compile(ps, CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.Evaluate(tcp(pod("x", "app=web"), pod("x", "app=api"), 80))
+	if r.Ingress.Decision != Allowed || len(r.Ingress.Rules) != 2 || r.Ingress.Reason != "allowed by x/mixed ingress[1]" {
+		t.Errorf("%+v", r.Ingress)
+	}
+}
