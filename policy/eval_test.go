@@ -475,3 +475,21 @@ func TestEvaluateReasonPrefersFullAllow(t *testing.T) {
 		t.Errorf("%+v", r.Ingress)
 	}
 }
+
+func TestEvaluateClusterName(t *testing.T) {
+	ps := []*Policy{cnp(t, "a", "in-cluster", `{"endpointSelector": {}, "egress": [{"toEntities": ["cluster"]}]}`)}
+	e, err := Compile(ps, CompileOptions{ClusterName: "east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := pod("a", "app=x", "io.cilium.k8s.policy.cluster=east")
+	for _, c := range []struct {
+		cluster string
+		want    Decision
+	}{{"east", Allowed}, {"west", DefaultDenied}} {
+		dst := pod("b", "app=y", "io.cilium.k8s.policy.cluster="+c.cluster)
+		if r := e.Evaluate(tcp(src, dst, 80)); r.Egress.Decision != c.want {
+			t.Errorf("to a pod of %s: %v, want %v", c.cluster, r.Egress.Decision, c.want)
+		}
+	}
+}

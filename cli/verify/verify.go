@@ -23,6 +23,9 @@ type Options struct {
 	// DeniedOnly lists only the flows that would be denied; the summary
 	// still counts every flow.
 	DeniedOnly bool
+	// ClusterName is the local cluster's name (Cilium's cluster-name);
+	// empty counts every pod as in the "cluster" entity.
+	ClusterName string
 }
 
 // Summary counts flows by outcome, weighted by each record's count.
@@ -65,6 +68,7 @@ line goes to stderr.`,
 	cmd.Flags().BoolVar(&o.AsEnforced, "as-enforced", false, "evaluate as if every policy set enableDefaultDeny true in both directions")
 	cmd.Flags().BoolVar(&o.FailOnDeny, "fail-on-deny", false, "exit 1 when any flow is denied")
 	cmd.Flags().BoolVar(&o.DeniedOnly, "denied-only", false, "list only denied flows (the summary counts all)")
+	cmd.Flags().StringVar(&o.ClusterName, "cluster-name", "", "the local cluster's name: pods labelled with another io.cilium.k8s.policy.cluster are not in the \"cluster\" entity")
 	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("policies")
 	_ = cmd.MarkFlagRequired("flows")
@@ -82,7 +86,7 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("loading policies: %w", err)
 	}
-	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: o.AsEnforced})
+	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: o.AsEnforced, ClusterName: o.ClusterName})
 	if err != nil {
 		return sum, fmt.Errorf("compiling policies: %w", err)
 	}
