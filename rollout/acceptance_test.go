@@ -130,6 +130,7 @@ func defaultDeny(t *testing.T, u *unstructured.Unstructured) (in, eg bool) {
 func newTestEngine(dc dynamic.Interface, actor string) *Engine {
 	e := NewEngine(dc, actor)
 	e.Now = func() time.Time { return t0 }
+	e.Clock = e.Now
 	return e
 }
 

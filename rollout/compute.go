@@ -28,6 +28,10 @@ type StatusOptions struct {
 	Now        time.Time  // zero: time.Now
 	// PlanNamespaces lists namespaces the plans cover, for discovery.
 	PlanNamespaces []string
+	// Lease is how long an unfinished operation counts as running rather
+	// than interrupted (default 1 minute, as Engine.Lease); judged on the
+	// wall clock.
+	Lease time.Duration
 }
 
 // ComputeStatus reads the rollout state of namespaces from the cluster
@@ -128,7 +132,11 @@ func namespaceStatus(ctx context.Context, st *State, cjs []CronJob, opts StatusO
 	if op := st.Operation; op != nil {
 		opst := &OperationStatus{Kind: op.Kind, State: "running", From: op.Previous.Stage, To: op.Target.Stage,
 			Actor: op.Actor, Started: op.Started, Error: op.Error}
-		if op.Error != "" || now.Sub(op.Started) > time.Minute {
+		lease := opts.Lease
+		if lease == 0 {
+			lease = time.Minute
+		}
+		if op.Error != "" || time.Since(op.Started) > lease {
 			opst.State = "interrupted"
 			opst.Hint = fmt.Sprintf("`posture rollout %s -n %s` completes it; `posture rollout rollback -n %s` reverts it", op.Kind, st.Namespace, st.Namespace)
 		} else {

@@ -24,7 +24,13 @@ type Engine struct {
 	Actor   string // who is recorded in the history
 	Gates   GateConfig
 	Compile Compiler // nil: DefaultCompiler
-	Now     func() time.Time
+	// Now is the time the gates judge evidence at (default: Clock). Set
+	// it to replay recorded evidence.
+	Now func() time.Time
+	// Clock stamps history, events and operation leases (default:
+	// time.Now): transitions are recorded when they happen, whatever
+	// time the evidence is judged at.
+	Clock func() time.Time
 	// Workers bounds parallel server-side applies (default 8).
 	Workers int
 	// Lease is how long an unfinished operation started by another
@@ -44,6 +50,13 @@ func NewEngine(c dynamic.Interface, actor string) *Engine {
 func (e *Engine) now() time.Time {
 	if e.Now != nil {
 		return e.Now().UTC()
+	}
+	return e.clock()
+}
+
+func (e *Engine) clock() time.Time {
+	if e.Clock != nil {
+		return e.Clock().UTC()
 	}
 	return time.Now().UTC()
 }
@@ -232,7 +245,7 @@ func (e *Engine) run(ctx context.Context, req Request, rollback bool) (*Result, 
 	if err != nil {
 		return nil, err
 	}
-	now := e.now()
+	now := e.clock()
 	kind := "promote"
 	if rollback {
 		kind = "rollback"
@@ -308,9 +321,12 @@ func (e *Engine) run(ctx context.Context, req Request, rollback bool) (*Result, 
 			reason = "gates passed"
 		}
 	}
-	forced := req.Force && rep != nil && !rep.Passing()
-	if forced {
+	forced := req.Force
+	switch {
+	case forced && rep != nil && !rep.Passing():
 		reason = "forced past " + strings.Join(rep.Failing(), ", ") + ": " + req.Reason
+	case forced:
+		reason = "forced (hand edits are overwritten): " + req.Reason
 	}
 	op := &Operation{
 		Kind: kind, Actor: e.Actor, Holder: e.id(), Reason: reason, Forced: req.Force,
@@ -342,7 +358,7 @@ func (e *Engine) finish(ctx context.Context, st *State, req Request, op *Operati
 	res := &Result{Namespace: req.Namespace, From: op.Previous.Stage, To: op.Target.Stage, Target: op.Target, Resumed: resumed}
 	out, err := applySet(ctx, e.Client, req.Namespace, Desired(req.Plan, op.Target), req.Force || op.Forced, e.Workers)
 	res.Applied, res.Deleted = out.Applied, out.Deleted
-	now := e.now()
+	now := e.clock()
 	if err == nil {
 		if st.Stage != op.Target.Stage {
 			st.StageSince = now

@@ -31,7 +31,7 @@ func (e *Engine) Export(ctx context.Context, req Request, dir string, rollback b
 	if rep != nil && !rep.Passing() && !req.Force {
 		return res, nil, &GateError{Namespace: req.Namespace, To: tgt.Stage, Report: rep}
 	}
-	now := e.now()
+	now := e.clock()
 	reason := req.Reason
 	if reason == "" {
 		reason = "exported for GitOps"
