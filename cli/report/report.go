@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -50,7 +53,8 @@ self-contained file with charts; needs --out or a redirect).`,
 		Example: `  posture report --flows flows.jsonl             # the cluster of the current kubeconfig context
   posture report --flows flows.jsonl -n shop --workloads -o markdown
   posture report --status status.json
-  posture report --status status.json -n shop --workloads
+  posture report --status http://posture-rollout.posture:9090/status -o html --out report.html
+  posture report --status status.json -n shop
   posture report --status status.json -o html --out report.html
   posture report --status status.json -o markdown > rollout.md`,
 		Args: cobra.NoArgs,
@@ -65,7 +69,7 @@ self-contained file with charts; needs --out or a redirect).`,
 	f := cmd.Flags()
 	f.StringVarP(&o.namespace, "namespace", "n", "", "report on one namespace only")
 	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
-	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (posture rollout status -o json; - for stdin) instead of computing it from the cluster")
+	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (posture rollout status -o json; - for stdin) or URL (posture rollout serve's /status) instead of computing it from the cluster")
 	f.BoolVar(&o.workloads, "workloads", false, "add the per-workload breakdown of each namespace (default on with -n)")
 	f.BoolVar(&o.brief, "brief", false, "table and markdown: only the cluster summary and the namespace overview")
 	f.IntVar(&o.width, "width", 0, "table: fit to this many columns (default: the terminal's width; unlimited when not a terminal)")
@@ -115,14 +119,37 @@ func loadStatus(ctx context.Context, s cmdutil.Streams, o *options) (*rollout.St
 		return o.cluster.compute(ctx, s, o.namespace)
 	case "-":
 		return reports.ReadStatus("stdin", s.In)
-	default:
-		f, err := os.Open(o.status)
-		if err != nil {
-			return nil, fmt.Errorf("opening rollout status: %w", err)
-		}
-		defer f.Close()
-		return reports.ReadStatus(o.status, f)
 	}
+	if strings.HasPrefix(o.status, "http://") || strings.HasPrefix(o.status, "https://") {
+		return fetchStatus(ctx, o.status)
+	}
+	f, err := os.Open(o.status)
+	if err != nil {
+		return nil, fmt.Errorf("opening rollout status: %w", err)
+	}
+	defer f.Close()
+	return reports.ReadStatus(o.status, f)
+}
+
+// fetchStatus reads the status from posture rollout serve's /status.
+func fetchStatus(ctx context.Context, url string) (*rollout.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("--status %s: %w", url, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching rollout status: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("fetching rollout status from %s: %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return reports.ReadStatus(url, resp.Body)
 }
 
 // Terminal returns the width of out when it is a terminal (0 otherwise),

@@ -3,6 +3,8 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,5 +134,30 @@ func TestReportErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("posture report %v: error %v, want it to mention %q", c.args, err, c.want)
 		}
+	}
+}
+
+// --status also takes posture rollout serve's /status URL.
+func TestReportStatusURL(t *testing.T) {
+	data, err := os.ReadFile(writeStatus(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" {
+			http.Error(w, "computing status: apiserver unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(data)
+	}))
+	defer srv.Close()
+	out, _, err := execute(t, "--status", srv.URL+"/status")
+	if err != nil || !strings.Contains(out, "shop") {
+		t.Errorf("from %s/status: %v\n%s", srv.URL, err, out)
+	}
+	_, _, err = execute(t, "--status", srv.URL+"/broken")
+	if err == nil || !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "apiserver unreachable") {
+		t.Errorf("a failing server: error %v, want the status code and the server's message", err)
 	}
 }
