@@ -87,7 +87,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
 struct {
@@ -428,6 +428,28 @@ static __always_inline void copy_dns(struct __sk_buff *skb, struct pkt *p)
 	stat_inc(STAT_DNS_COPIED);
 }
 
+/* announce sends a new flow to user space. */
+static __always_inline void announce(const struct flow_key *k, const struct flow_value *v, __u64 now)
+{
+	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		/* the map entry still holds the flow; user space finds it on the
+		 * next scan, so a full ring only delays the announcement */
+		stat_inc(STAT_EVENTS_LOST);
+		return;
+	}
+	__builtin_memcpy(&ev->key, k, sizeof(*k));
+	ev->time_ns = now;
+	ev->src_identity = v->src_identity;
+	ev->dst_identity = v->dst_identity;
+	ev->ifindex = v->ifindex;
+	ev->initiator_is_b = v->initiator_is_b;
+	ev->verdict = v->verdict;
+	ev->flags = v->flags;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, rb_flags(&events));
+}
+
 static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struct flow_key *k,
 				     int pkt_is_a, __u64 now, __u64 segs)
 {
@@ -442,6 +464,7 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 	struct flow_value v = {};
 	v.first_ns = now;
 	v.last_ns = now;
+	v.conns = 1;
 	v.ifindex = skb->ifindex;
 	v.initiator_is_b = !init_is_a;
 	if (p->looks_like_reply || p->midstream_guess || !sender_initiates)
@@ -483,24 +506,7 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 		return;
 	}
 	stat_inc(STAT_NEW_FLOWS);
-
-	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		/* the map entry still holds the flow; user space finds it on the
-		 * next scan, so a full ring only delays the announcement */
-		stat_inc(STAT_EVENTS_LOST);
-		return;
-	}
-	__builtin_memcpy(&ev->key, k, sizeof(*k));
-	ev->time_ns = now;
-	ev->src_identity = v.src_identity;
-	ev->dst_identity = v.dst_identity;
-	ev->ifindex = v.ifindex;
-	ev->initiator_is_b = v.initiator_is_b;
-	ev->verdict = v.verdict;
-	ev->flags = v.flags;
-	ev->pad = 0;
-	bpf_ringbuf_submit(ev, rb_flags(&events));
+	announce(k, &v, now);
 }
 
 static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
@@ -544,6 +550,15 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
 		if (!now)
 			now = bpf_ktime_get_coarse_ns();
 		int fwd = pkt_is_a != e->initiator_is_b;
+		if (fwd && (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+		    ((e->tcp_flags_fwd | e->tcp_flags_rev) & (TCP_FIN | TCP_RST))) {
+			/* the 4-tuple was reused for a new connection */
+			__sync_fetch_and_add(&e->conns, 1);
+			e->tcp_flags_fwd = 0;
+			e->tcp_flags_rev = 0;
+			stat_inc(STAT_NEW_FLOWS);
+			announce(&k, e, bpf_ktime_get_coarse_ns());
+		}
 		if (fwd) {
 			__sync_fetch_and_add(&e->packets_fwd, segs);
 			__sync_fetch_and_add(&e->bytes_fwd, skb->len);

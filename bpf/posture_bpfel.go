@@ -77,7 +77,8 @@ type postureFlowValue struct {
 	Flags        uint8
 	TcpFlagsFwd  uint8
 	TcpFlagsRev  uint8
-	Pad          [7]uint8
+	Pad          [3]uint8
+	Conns        uint32
 }
 
 type postureFragKey struct {

@@ -129,6 +129,9 @@ func parseDNSMessage(b []byte) ([]DNSAnswer, error) {
 			continue
 		}
 		for _, n := range chain[:i+1] {
+			if n == "" {
+				continue // the root: no policy names it
+			}
 			out = append(out, DNSAnswer{Name: n, IP: a.ip, TTL: a.ttl})
 		}
 	}

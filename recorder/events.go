@@ -86,10 +86,9 @@ func (r *Recorder) readEvents(ctx context.Context) error {
 		if len(names) > 0 {
 			r.names[ev.Key] = names
 		}
-		if !r.counted[ev.Key] {
-			r.counted[ev.Key] = true
-			r.countLocked(conn, ev.Verdict)
-		}
+		// every event is a new connection (a reused 4-tuple sends another)
+		r.counted[ev.Key] = true
+		r.countLocked(conn, ev.Verdict)
 	})
 }
 
@@ -166,7 +165,7 @@ func (r *Recorder) scan() ([]observation, error) {
 			PacketsRev: v.PacketsRev, BytesRev: v.BytesRev,
 			First: wallTime(v.FirstNs, nowWall, nowMono), Last: wallTime(v.LastNs, nowWall, nowMono),
 			SrcID: v.SrcIdentity, DstID: v.DstIdentity, Verdict: v.Verdict, Flags: v.Flags,
-			Names: r.names[k],
+			Conns: v.Conns, Names: r.names[k],
 		}
 		if o.Last.Before(o.First) {
 			o.Last = o.First

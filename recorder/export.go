@@ -23,7 +23,9 @@ type observation struct {
 	DstID      uint32
 	Verdict    uint8
 	Flags      uint8
-	Names      []string // DNS names of the responder when the flow started
+	// Conns counts connections on this 4-tuple (ports get reused).
+	Conns uint32
+	Names []string // DNS names of the responder when the flow started
 }
 
 // connKey identifies a connection regardless of where it was observed.
@@ -47,7 +49,7 @@ func buildEdges(obs []observation, view endpointView) []flow.Edge {
 		first   time.Time
 		last    time.Time
 		names   []string
-		packets uint64
+		conns   uint64
 	}
 	conns := map[connKey]*conn{}
 	var order []connKey
@@ -65,6 +67,9 @@ func buildEdges(obs []observation, view endpointView) []flow.Edge {
 		} else {
 			c.ingress = true
 		}
+		// both ends see the same connections; a restart can leave one
+		// end's entry newer, so the larger count is the truth
+		c.conns = max(c.conns, uint64(max(o.Conns, 1)))
 		if o.Verdict == bpf.VerdictAudit {
 			c.audit = true
 		}
@@ -104,16 +109,16 @@ func buildEdges(obs []observation, view endpointView) []flow.Edge {
 		if !f.Destination.IsPod() {
 			f.Destination.Names = c.names
 		}
-		cnt := flow.Counts{Flows: 1, Verdict: 1}
+		cnt := flow.Counts{Flows: c.conns, Verdict: c.conns}
 		if c.egress {
 			f.Direction = flow.DirectionEgress
-			cnt.Egress = 1
+			cnt.Egress = c.conns
 		}
 		if c.ingress {
 			if !c.egress {
 				f.Direction = flow.DirectionIngress
 			}
-			cnt.Ingress = 1
+			cnt.Ingress = c.conns
 		}
 		agg.Observe(&f, cnt)
 		if c.last.After(c.first) {

@@ -75,7 +75,10 @@ struct flow_value {
 	__u8 flags;
 	__u8 tcp_flags_fwd;
 	__u8 tcp_flags_rev;
-	__u8 pad[7];
+	__u8 pad[3];
+	/* Connections on this 4-tuple: a TCP SYN after the previous
+	 * connection's FIN or RST starts another one (ports get reused). */
+	__u32 conns;
 };
 
 /* Sent on the events ring buffer for every new flow. */
