@@ -165,7 +165,7 @@ func (e *Env) startEtcd(peerURL string) error {
 		"--log-level=warn",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting etcd: %w", err)
 	}
@@ -207,7 +207,7 @@ func (e *Env) StartAPIServer(ctx context.Context) error {
 		"--v=0",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting kube-apiserver: %w", err)
