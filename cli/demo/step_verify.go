@@ -40,6 +40,9 @@ func stepVerify(ctx context.Context, e *env) error {
 	}
 	if sum.Denied > 0 {
 		fmt.Fprintf(e.s.Out, "With default deny enforced, the suggestion would deny the %d flow(s) listed above and allow the other %d.\n", sum.Denied, sum.Allowed)
+		if sum.DeniedDropped > 0 {
+			fmt.Fprintf(e.s.Out, "%d of them were already dropped when observed: the advisor does not allow what existing policy only ever dropped.\n", sum.DeniedDropped)
+		}
 	} else {
 		fmt.Fprintf(e.s.Out, "All %d observed flows are allowed by the suggestion, even with default deny enforced.\n", sum.Allowed)
 	}

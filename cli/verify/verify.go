@@ -31,7 +31,10 @@ type Options struct {
 // Summary counts flows by outcome, weighted by each record's count.
 type Summary struct {
 	Allowed, Denied uint64
-	Records         int
+	// DeniedDropped counts the denied flows the evidence already records
+	// as dropped: denials that are not news.
+	DeniedDropped uint64
+	Records       int
 }
 
 // New returns the verify command.
@@ -102,6 +105,9 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 			sum.Allowed += weight
 		} else {
 			sum.Denied += weight
+			if f.Verdict == flow.VerdictDropped {
+				sum.DeniedDropped += weight
+			}
 		}
 		sum.Records++
 		if o.DeniedOnly && r.Verdict.Allows() {
