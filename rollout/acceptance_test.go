@@ -369,9 +369,14 @@ func TestAcceptanceHandEditConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	edited := getCNP(t, dc, ns, "cart").GetResourceVersion()
+	drift, err := Drift(ctx, dc, plan, Snapshot{Stage: StageNarrow, Workloads: map[string]WorkloadState{
+		"cart": {Stage: StageNarrow}, "frontend": {Stage: StageNarrow}, "payments": {Stage: StageNarrow}, "report": {Stage: StageNarrow}}})
+	if err != nil || len(drift) != 1 || !strings.Contains(drift[0], "cart was also edited by kubectl-edit") {
+		t.Fatalf("drift: %v %v", drift, err)
+	}
 	frontendRV := getCNP(t, dc, ns, "frontend").GetResourceVersion()
 
-	_, err := e.Promote(ctx, Request{Namespace: ns, Plan: plan, Evidence: ev, Step: Step{To: stagePtr(StageEnforce)}})
+	_, err = e.Promote(ctx, Request{Namespace: ns, Plan: plan, Evidence: ev, Step: Step{To: stagePtr(StageEnforce)}})
 	var ce *ConflictError
 	if !errors.As(err, &ce) {
 		t.Fatalf("want a ConflictError, got %v", err)

@@ -1,8 +1,12 @@
 package rollout
 
 import (
+	"context"
 	"fmt"
 	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/posture-dev/posture/policy"
 )
@@ -124,4 +128,29 @@ func lineDiff(a, b string) string {
 		fmt.Fprintf(&sb, "%c %s\n", l.op, l.text)
 	}
 	return sb.String()
+}
+
+// Drift compares the namespace's live posture-owned policies with what
+// posture applied for its recorded state: objects someone else also edited
+// (a promotion will refuse them without --force) and objects deleted by
+// hand (a promotion will recreate them).
+func Drift(ctx context.Context, c dynamic.Interface, p *NamespacePlan, s Snapshot) ([]string, error) {
+	l, err := c.Resource(CNPResource).Namespace(p.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedByValue})
+	if err != nil {
+		return nil, clusterError("listing ciliumnetworkpolicies in "+p.Namespace, err)
+	}
+	live := map[string]bool{}
+	var out []string
+	for _, u := range l.Items {
+		live[u.GetName()] = true
+		if who := foreignSpecManagers(&u); len(who) > 0 {
+			out = append(out, fmt.Sprintf("ciliumnetworkpolicy/%s was also edited by %s: promote and rollback refuse to overwrite it without --force", u.GetName(), strings.Join(who, ", ")))
+		}
+	}
+	for _, d := range Desired(p, s) {
+		if !live[d.Metadata.Name] {
+			out = append(out, fmt.Sprintf("ciliumnetworkpolicy/%s is missing (deleted by hand?): the next step recreates it", d.Metadata.Name))
+		}
+	}
+	return out, nil
 }

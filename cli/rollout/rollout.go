@@ -128,6 +128,13 @@ func planCmd(s cmdutil.Streams, c *common) *cobra.Command {
 				verb = "rollback"
 			}
 			fmt.Fprintf(s.Out, "# %s of %s: %s → %s (%d object(s) change)\n", verb, req.Namespace, cur.Stage, tgt.Stage, len(changes))
+			drift, err := rollout.Drift(cmd.Context(), e.Client, req.Plan, cur.Snapshot)
+			if err != nil {
+				return err
+			}
+			for _, d := range drift {
+				fmt.Fprintf(s.Out, "! %s\n", d)
+			}
 			for _, ch := range changes {
 				fmt.Fprintf(s.Out, "\n## %s ciliumnetworkpolicy/%s\n%s", ch.Action, ch.Name, ch.Diff)
 			}
