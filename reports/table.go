@@ -150,7 +150,13 @@ func (t *tableWriter) report(r *Report) error {
 				plain(nr.nextShort(), cellMax),
 			})
 		}
-		if err := t.table([]string{"NAMESPACE", "STAGE", "IN STAGE", "COVERAGE", "WOULD-DENY 24H / 7D", "GATES", "STATUS", "NEXT PROMOTION"}, rows); err != nil {
+		header := []string{"NAMESPACE", "STAGE", "IN STAGE", "COVERAGE", "WOULD-DENY 24H / 7D", "GATES", "STATUS", "NEXT PROMOTION"}
+		if t.opts.Width > 0 && t.opts.Width < 100 {
+			// Eight columns in a narrow terminal: short headers leave the
+			// room to the values.
+			header = []string{"NAMESPACE", "STAGE", "FOR", "COVER", "DENY 24H/7D", "GATES", "STATUS", "NEXT"}
+		}
+		if err := t.table(header, rows); err != nil {
 			return err
 		}
 	}
