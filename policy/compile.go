@@ -26,8 +26,6 @@ type Engine struct {
 	entries []*entry
 	// bySubject lists, per selector id, the entries it is the subject of.
 	bySubject [][]*entry
-	// nodeRules counts rules with a nodeSelector (host policies).
-	nodeRules int
 
 	mu      sync.RWMutex
 	nextIdx uint32
@@ -199,7 +197,6 @@ func (e *Engine) addRule(p *Policy, ns string, spec int, r *Rule) error {
 		}
 		// Host policies select the node, never a pod; the host firewall
 		// is not modelled, so they take part in no decision.
-		e.nodeRules++
 		return nil
 	case r.EndpointSelector == nil:
 		return errors.New("endpointSelector: one of endpointSelector and nodeSelector is required")

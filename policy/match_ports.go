@@ -150,20 +150,3 @@ func (m *portMatch) couldMatchNamed(proto flow.Protocol) bool {
 	}
 	return proto == m.proto
 }
-
-func (m *portMatch) String() string {
-	var p string
-	switch {
-	case m.named != "":
-		p = m.named
-	case m.proto == flow.ProtoICMP || m.proto == flow.ProtoICMPv6:
-		p = "type " + strconv.Itoa(int(m.lo))
-	case m.any:
-		p = "*"
-	case m.lo == m.hi:
-		p = strconv.Itoa(int(m.lo))
-	default:
-		p = strconv.Itoa(int(m.lo)) + "-" + strconv.Itoa(int(m.hi))
-	}
-	return p + "/" + string(m.proto)
-}

@@ -158,13 +158,6 @@ func (s *labelSel) add(r selReq) {
 	s.normalize()
 }
 
-// and returns the conjunction of two selectors.
-func (s labelSel) and(o labelSel) labelSel {
-	out := labelSel{reqs: append(slices.Clone(s.reqs), o.reqs...)}
-	out.normalize()
-	return out
-}
-
 // key is a canonical form used to deduplicate selectors.
 func (s *labelSel) key() string {
 	var b strings.Builder
