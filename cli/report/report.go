@@ -68,7 +68,7 @@ self-contained file with charts; needs --out or a redirect).`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.namespace, "namespace", "n", "", "report on one namespace only")
-	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout")
+	f.StringVar(&o.out, "out", "", "write the report to this file instead of stdout (- for stdout)")
 	f.StringVar(&o.status, "status", "", "read the rollout status from this JSON file (posture rollout status -o json; - for stdin) or URL (posture rollout serve's /status) instead of computing it from the cluster")
 	f.BoolVar(&o.workloads, "workloads", false, "add the per-workload breakdown of each namespace (default on with -n)")
 	f.BoolVar(&o.brief, "brief", false, "table and markdown: only the cluster summary and the namespace overview")
@@ -82,6 +82,9 @@ self-contained file with charts; needs --out or a redirect).`,
 }
 
 func run(ctx context.Context, s cmdutil.Streams, o *options) error {
+	if o.out == "-" {
+		o.out = ""
+	}
 	st, err := loadStatus(ctx, s, o)
 	if err != nil {
 		return err
