@@ -96,8 +96,10 @@ type Event struct {
 	Message string    `json:"message"`
 }
 
-// maxHistory bounds the record so the ConfigMap stays far below 1 MiB.
-const maxHistory = 500
+// maxHistory bounds the record so the ConfigMap stays below 1 MiB: a
+// transition is about 170 bytes of JSON, and a namespace of 200 workloads
+// walked through every stage records about 1,000.
+const maxHistory = 2500
 
 func (s *State) record(t Transition) {
 	s.History = append(s.History, t)
@@ -113,12 +115,25 @@ func (s *State) event(now time.Time, actor, msg string) {
 	}
 }
 
+// maxStateBytes leaves headroom under the 1 MiB a ConfigMap may hold.
+const maxStateBytes = 800 << 10
+
+// encodeState writes the record, dropping the oldest history when long
+// reasons or many workloads would push it past maxStateBytes.
 func encodeState(s *State) (string, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return "", fmt.Errorf("encoding rollout state: %w", err)
+	for {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return "", fmt.Errorf("encoding rollout state: %w", err)
+		}
+		if len(b) <= maxStateBytes || len(s.History) == 0 {
+			if len(b) > maxStateBytes {
+				return "", fmt.Errorf("rollout state of %s is %d bytes even without history; too many workloads for one ConfigMap", s.Namespace, len(b))
+			}
+			return string(b), nil
+		}
+		s.History = slices.Delete(s.History, 0, max(len(s.History)/10, 1))
 	}
-	return string(b), nil
 }
 
 func decodeState(ns, data string) (*State, error) {

@@ -417,3 +417,26 @@ func TestValidateRejectsBadPlans(t *testing.T) {
 		t.Fatalf("no namespace: %v", err)
 	}
 }
+
+// TestStateFitsConfigMap fills the record to its limits (full history,
+// 500 workloads, an operation in flight) and checks it stays under the
+// 1 MiB a ConfigMap may hold.
+func TestStateFitsConfigMap(t *testing.T) {
+	s := &State{Namespace: "ns", Snapshot: Snapshot{Stage: StageNarrow, Workloads: map[string]WorkloadState{}}}
+	for i := range 500 {
+		s.Workloads[strings.Repeat("w", 40)+strconv.Itoa(i)] = WorkloadState{Stage: StageEnforce, Enforced: DirectionEnforced{Ingress: true}, Since: t0}
+	}
+	for i := range maxHistory + 10 {
+		s.record(Transition{Time: t0, From: StageNarrow, To: StageEnforce, Workload: strings.Repeat("w", 40) + strconv.Itoa(i%500),
+			Actor: "someone@some-host.example.com", Reason: "enforced: ingress,egress; forced past zero-would-deny: CHG-123456 approved by the on-call lead", Forced: true})
+	}
+	s.Operation = &Operation{Kind: "promote", Actor: "a", Holder: "h", Started: t0, Target: s.Snapshot.Clone(), Previous: s.Snapshot.Clone()}
+	enc, err := encodeState(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.History) >= maxHistory || len(s.History) < 1000 || len(enc) > maxStateBytes {
+		t.Fatalf("history %d, encoded %d bytes", len(s.History), len(enc))
+	}
+	t.Logf("worst-case state: %d KiB", len(enc)>>10)
+}
