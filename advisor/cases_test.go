@@ -231,3 +231,20 @@ var cases = map[string]func() *topo{
 		return t
 	},
 }
+
+func init() {
+	// Existing policy dropped the mailer's attempts at one address of its
+	// relays' /24 on another port, and at an address it also reaches:
+	// the first becomes an except of the aggregated prefix, the second
+	// must not.
+	cases["cidr-except"] = func() *topo {
+		t := newTopo()
+		m := t.pod("shop", "mailer-6b6b6-ddddd", "mailer", "app=mailer")
+		for i := 0; i < 3; i++ {
+			tcp(t, m, ext(fmt.Sprintf("198.51.100.%d", 25+i)), 587, 2)
+		}
+		tcp(t, m, ext("198.51.100.99"), 25, 2, verdict(flow.VerdictDropped))
+		tcp(t, m, ext("198.51.100.26"), 26, 1, verdict(flow.VerdictDropped))
+		return t
+	}
+}

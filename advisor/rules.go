@@ -329,7 +329,9 @@ func (b *builder) cidrSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 			cr := policy.CIDRRule{CIDR: pfx.String()}
 			if pfx.Bits() < pfx.Addr().BitLen() {
 				for _, d := range in.dropped {
-					if pfx.Contains(d) {
+					// Never carve out an address the workload was also
+					// seen reaching: that would break it.
+					if pfx.Contains(d) && !slices.Contains(ips, d) {
 						cr.Except = append(cr.Except, netip.PrefixFrom(d, d.BitLen()).String())
 					}
 				}
