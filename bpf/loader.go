@@ -276,3 +276,40 @@ func DecodeDNSEvent(b []byte) (*DNSEvent, error) {
 func (o *Objects) SetClock(ns uint64) error {
 	return o.objs.ClockNs.Set(ns)
 }
+
+// ReadFlows calls fn for every entry of the flow map, reading in batches
+// (one system call per 4096 entries instead of two per entry) where the
+// kernel supports it.
+func (o *Objects) ReadFlows(fn func(*FlowKey, *FlowValue)) error {
+	const batch = 4096
+	keys := make([]FlowKey, batch)
+	vals := make([]FlowValue, batch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := o.objs.PostureFlows.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], &vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading flow map: %w", err)
+		}
+	}
+	var (
+		k FlowKey
+		v FlowValue
+	)
+	it := o.objs.PostureFlows.Iterate()
+	for it.Next(&k, &v) {
+		fn(&k, &v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading flow map: %w", err)
+	}
+	return nil
+}

@@ -146,44 +146,48 @@ func (r *Recorder) readDNS(ctx context.Context) error {
 }
 
 // scan reads the flow map into observations and refreshes the map and
-// datapath metrics.
+// datapath metrics. The kernel map is read without holding the recorder's
+// lock, so the ring-buffer readers keep draining during a long scan.
 func (r *Recorder) scan() ([]observation, error) {
 	nowWall, nowMono := time.Now(), monotonicNow()
-	var (
-		k   bpf.FlowKey
-		v   bpf.FlowValue
-		out []observation
-	)
-	present := map[bpf.FlowKey]bool{}
-	it := r.objs.Flows().Iterate()
+	type entry struct {
+		k bpf.FlowKey
+		v bpf.FlowValue
+	}
+	var raw []entry
+	if err := r.objs.ReadFlows(func(k *bpf.FlowKey, v *bpf.FlowValue) {
+		raw = append(raw, entry{*k, *v})
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]observation, 0, len(raw))
+	present := make(map[bpf.FlowKey]bool, len(raw))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for it.Next(&k, &v) {
+	for i := range raw {
+		k, v := &raw[i].k, &raw[i].v
 		c := k.Conn(v.InitiatorIsB)
 		o := observation{
 			Conn: c, PacketsFwd: v.PacketsFwd, BytesFwd: v.BytesFwd,
 			PacketsRev: v.PacketsRev, BytesRev: v.BytesRev,
 			First: wallTime(v.FirstNs, nowWall, nowMono), Last: wallTime(v.LastNs, nowWall, nowMono),
 			SrcID: v.SrcIdentity, DstID: v.DstIdentity, Verdict: v.Verdict, Flags: v.Flags,
-			Conns: v.Conns, Names: r.names[k],
+			Conns: v.Conns, Names: r.names[*k],
 		}
 		if o.Last.Before(o.First) {
 			o.Last = o.First
 		}
-		if o.Names == nil {
+		if o.Names == nil && r.byIP[c.Dst] == nil {
 			o.Names = r.dns.Names(c.Dst, nowWall)
 		}
 		r.reviewLocked(&o)
-		present[k] = true
-		if !r.counted[k] {
+		present[*k] = true
+		if !r.counted[*k] {
 			// its event was lost or not read yet: the map has it anyway
-			r.counted[k] = true
+			r.counted[*k] = true
 			r.countLocked(c, v.Verdict)
 		}
 		out = append(out, o)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("reading flow map: %w", err)
 	}
 	for k := range r.counted {
 		if !present[k] {
