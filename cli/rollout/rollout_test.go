@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,6 +129,48 @@ func TestCommandsAgainstAPIServer(t *testing.T) {
 			t.Fatalf("%s still enforces ingress after rollback", u.GetName())
 		}
 	}
+	// serve: the Deployment's read-only status service.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		cmd := New(cmdutil.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+		cmd.SetArgs(append([]string{"serve", "--listen", addr}, base...))
+		served <- cmd.ExecuteContext(sctx)
+	}()
+	var body string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		break
+	}
+	if !strings.Contains(body, `posture_rollout_stage{namespace="shop"} 3`) {
+		t.Fatalf("/metrics should report shop at narrow (3):\n%.2000s", body)
+	}
+	resp, err := http.Get("http://" + addr + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served0 rollout.Status
+	if err := json.NewDecoder(resp.Body).Decode(&served0); err != nil || len(served0.Namespaces) == 0 {
+		t.Fatalf("/status: %v %+v", err, served0)
+	}
+	resp.Body.Close()
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve did not stop cleanly: %v", err)
+	}
+
 	if _, _, err := run(t, "promote", "--kubeconfig", kc, "--flows", evPath); err == nil || !strings.Contains(err.Error(), "--namespace is required") {
 		t.Fatalf("promote without -n: %v", err)
 	}
