@@ -16,7 +16,27 @@ type portAcc struct {
 // peerAcc collects the ports one peer was seen on.
 type peerAcc struct {
 	p     peer
-	ports map[portKey]*portAcc
+	ports portSet
+}
+
+// portSet maps ports to their evidence; peers have few ports, so a slice
+// searched linearly is cheaper than a map per peer.
+type portSet []portEntry
+
+type portEntry struct {
+	pk  portKey
+	acc *portAcc
+}
+
+func (s *portSet) getOrAdd(pk portKey) *portAcc {
+	for _, e := range *s {
+		if e.pk == pk {
+			return e.acc
+		}
+	}
+	a := &portAcc{}
+	*s = append(*s, portEntry{pk, a})
+	return a
 }
 
 // dirAcc is one workload's traffic in one direction, by peer.
@@ -33,14 +53,10 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 	id := p.id()
 	pa := d.peers[id]
 	if pa == nil {
-		pa = &peerAcc{p: p, ports: map[portKey]*portAcc{}}
+		pa = &peerAcc{p: p}
 		d.peers[id] = pa
 	}
-	pt := pa.ports[pk]
-	if pt == nil {
-		pt = &portAcc{}
-		pa.ports[pk] = pt
-	}
+	pt := pa.ports.getOrAdd(pk)
 	pt.st.addEdge(e, pods, maxPods)
 	d.st.addEdge(e, pods, maxPods)
 	for _, h := range e.HTTP {

@@ -80,7 +80,7 @@ func (d *docBuilder) ingress(specs []ruleSpec) {
 		for _, r := range s.ingressRules() {
 			idx := len(d.p.Spec.Ingress)
 			d.p.Spec.Ingress = append(d.p.Spec.Ingress, r)
-			d.evidence("ingress", idx, "from "+s.peerText, s)
+			d.evidence("ingress", idx, "from ", s)
 		}
 	}
 }
@@ -91,19 +91,24 @@ func (d *docBuilder) egress(specs []ruleSpec) {
 		for _, r := range s.egressRules() {
 			idx := len(d.p.Spec.Egress)
 			d.p.Spec.Egress = append(d.p.Spec.Egress, r)
-			d.evidence("egress", idx, "to "+s.peerText, s)
+			d.evidence("egress", idx, "to ", s)
 		}
 	}
 }
 
-func (d *docBuilder) evidence(dir string, idx int, peerText string, s *ruleSpec) {
-	text := peerText
-	if pt := portsText(s.ports); pt != "" && !anyPort(s.ports) {
-		text += " on " + pt
-	} else if anyPort(s.ports) {
-		text += " on any port (a flow without a port was observed)"
+func (d *docBuilder) evidence(dir string, idx int, prefix string, s *ruleSpec) {
+	b := make([]byte, 0, 64+len(s.peerText)+24*len(s.ports)+32*len(s.st.pods))
+	b = append(b, prefix...)
+	b = append(b, s.peerText...)
+	if anyPort(s.ports) {
+		b = append(b, " on any port (a flow without a port was observed)"...)
+	} else if len(s.ports) > 0 {
+		b = append(b, " on "...)
+		b = append(b, portsText(s.ports)...)
 	}
-	text += ": " + s.st.text()
+	b = append(b, ": "...)
+	b = s.st.appendText(b)
+	text := string(b)
 	n := strconv.Itoa(idx)
 	d.p.Metadata.Annotations[annotationRulePrefx+dir+"."+n] = text
 	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: dir + "[" + n + "]", Text: text})

@@ -233,8 +233,9 @@ func (s *stats) merge(o *stats, maxPods int) {
 }
 
 // text renders evidence for an annotation.
-func (s *stats) text() string {
-	b := make([]byte, 0, 96)
+func (s *stats) text() string { return string(s.appendText(make([]byte, 0, 96))) }
+
+func (s *stats) appendText(b []byte) []byte {
 	b = strconv.AppendUint(b, s.flows, 10)
 	b = append(b, " flows"...)
 	if !s.first.IsZero() {
@@ -254,7 +255,7 @@ func (s *stats) text() string {
 			b = append(b, p...)
 		}
 	}
-	return string(b)
+	return b
 }
 
 func ts(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -27,12 +27,14 @@ func portSig(ports []portKey) string {
 	return string(b)
 }
 
-func sortedPorts(m map[portKey]*portAcc) []portKey {
-	out := make([]portKey, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+func sortedPorts(s portSet) []portKey {
+	out := make([]portKey, len(s))
+	for i, e := range s {
+		out[i] = e.pk
 	}
-	slices.SortFunc(out, comparePorts)
+	if len(out) > 1 {
+		slices.SortFunc(out, comparePorts)
+	}
 	return out
 }
 

@@ -60,8 +60,8 @@ func groupBySig(peers []*peerAcc) []*sigGroup {
 func groupStats(peers []*peerAcc, maxPods int) stats {
 	var st stats
 	for _, pa := range peers {
-		for _, pt := range pa.ports {
-			st.merge(&pt.st, maxPods)
+		for _, e := range pa.ports {
+			st.merge(&e.acc.st, maxPods)
 		}
 	}
 	return st
@@ -71,7 +71,8 @@ func groupStats(peers []*peerAcc, maxPods int) stats {
 func groupHTTP(peers []*peerAcc) map[portKey]map[flow.HTTPSample]uint64 {
 	out := map[portKey]map[flow.HTTPSample]uint64{}
 	for _, pa := range peers {
-		for pk, pt := range pa.ports {
+		for _, e := range pa.ports {
+			pk, pt := e.pk, e.acc
 			for h, n := range pt.http {
 				if out[pk] == nil {
 					out[pk] = map[flow.HTTPSample]uint64{}
@@ -139,15 +140,15 @@ func (b *builder) forced(in specInput, ps []*peerAcc) []*peerAcc {
 	out := make([]*peerAcc, len(ps))
 	for i, pa := range ps {
 		var st portAcc
-		for _, pt := range pa.ports {
-			st.st.merge(&pt.st, b.maxPods)
+		for _, e := range pa.ports {
+			st.st.merge(&e.acc.st, b.maxPods)
 		}
-		np := &peerAcc{p: pa.p, ports: map[portKey]*portAcc{}}
+		np := &peerAcc{p: pa.p}
 		for j, pk := range in.forcePorts {
 			if j == 0 {
-				np.ports[pk] = &st
+				np.ports = append(np.ports, portEntry{pk, &st})
 			} else {
-				np.ports[pk] = &portAcc{}
+				np.ports = append(np.ports, portEntry{pk, &portAcc{}})
 			}
 		}
 		out[i] = np
@@ -227,16 +228,13 @@ func (b *builder) fqdnSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 		k := g.key()
 		m := merged[k]
 		if m == nil {
-			m = &peerAcc{p: peer{kind: peerFQDN, name: k}, ports: map[portKey]*portAcc{}}
+			m = &peerAcc{p: peer{kind: peerFQDN, name: k}}
 			merged[k] = m
 			sel[k] = g.sel
 		}
-		for pk, pt := range pa.ports {
-			x := m.ports[pk]
-			if x == nil {
-				x = &portAcc{}
-				m.ports[pk] = x
-			}
+		for _, e := range pa.ports {
+			pt := e.acc
+			x := m.ports.getOrAdd(e.pk)
 			x.st.merge(&pt.st, b.maxPods)
 			for h, n := range pt.http {
 				if x.http == nil {
@@ -291,15 +289,12 @@ func (b *builder) cidrSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 		pfx := agg[pa.p.ip]
 		m := merged[pfx]
 		if m == nil {
-			m = &peerAcc{p: peer{kind: peerCIDR, name: pfx.String(), ip: pfx.Addr()}, ports: map[portKey]*portAcc{}}
+			m = &peerAcc{p: peer{kind: peerCIDR, name: pfx.String(), ip: pfx.Addr()}}
 			merged[pfx] = m
 		}
-		for pk, pt := range pa.ports {
-			x := m.ports[pk]
-			if x == nil {
-				x = &portAcc{}
-				m.ports[pk] = x
-			}
+		for _, e := range pa.ports {
+			pt := e.acc
+			x := m.ports.getOrAdd(e.pk)
 			x.st.merge(&pt.st, b.maxPods)
 			for h, n := range pt.http {
 				if x.http == nil {
