@@ -4,6 +4,7 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/posture-dev/posture/cli/cmdutil"
+	"github.com/posture-dev/posture/evidence"
 	"github.com/posture-dev/posture/flow"
 	"github.com/posture-dev/posture/internal/testbed"
 	"github.com/posture-dev/posture/internal/testenv"
@@ -290,6 +292,18 @@ func TestAgentLossless(t *testing.T) {
 	t.Logf("datapath: %v new flows, %v flow-map entries, %v failed inserts", newFlows, entries, updFailed)
 	if flows != n || eg != n || in != n {
 		t.Errorf("recorded %d flows (egress %d, ingress %d), made %d connections", flows, eg, in, n)
+	}
+	// what suggest and verify read: the same edges, the same counts
+	loaded, _, err := evidence.LoadEdges(context.Background(), out, nil)
+	if err != nil {
+		t.Fatalf("evidence reader on the agent's output: %v", err)
+	}
+	var lflows uint64
+	for _, e := range loaded {
+		lflows += e.Flows
+	}
+	if len(loaded) != len(edges) || lflows != flows {
+		t.Errorf("evidence reader: %d edges with %d flows, agent wrote %d with %d", len(loaded), lflows, len(edges), flows)
 	}
 	if observed < float64(n) {
 		t.Errorf("flows_observed metric %v < %d connections", observed, n)

@@ -34,5 +34,7 @@ func stepEvidence(_ context.Context, e *env) error {
 	fmt.Fprintln(e.s.Out, "shop: frontend → api → postgres (StatefulSet), payments → *.paygate.example.com by name,")
 	fmt.Fprintln(e.s.Out, "      mailer → raw addresses, shop-operator → kube-apiserver, a daily backup CronJob → postgres,")
 	fmt.Fprintln(e.s.Out, "      kubelet probes; ingress-nginx and monitoring call in from other namespaces; kube-dns serves DNS")
+	fmt.Fprintln(e.s.Out, "(on a node, `posture agent` records this from live traffic with eBPF; to watch it on a real")
+	fmt.Fprintln(e.s.Out, " network-namespace test bed, as root: go test ./recorder -run TestAgentRecordsTestBed -v)")
 	return nil
 }
