@@ -4,8 +4,8 @@ package agent
 
 import (
 	"bufio"
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
