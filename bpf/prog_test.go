@@ -446,3 +446,25 @@ func TestDNSAnswersCopied(t *testing.T) {
 		t.Errorf("dns stats copied=%d lost=%d", s[StatDNSCopied], s[StatDNSLost])
 	}
 }
+
+// TestFullRingLosesNoFlow: with nobody reading the ring buffer (a stuck
+// or hostile consumer), packets still pass, every flow is still in the
+// map, and the lost announcements are counted.
+func TestFullRingLosesNoFlow(t *testing.T) {
+	o := load(t)
+	const n = 20000 // more events than the 1 MiB ring holds
+	for i := range n {
+		a := podB.As4()
+		a[2] = byte(i >> 8)
+		a[3] = byte(i)
+		run(t, o.FromPod(), pkt{src: podA, dst: ipv4(a), proto: ProtoTCP, sport: 40000, dport: 80, tcpFlags: syn})
+	}
+	st := stats(t, o)
+	if got := len(flows(t, o)); got != n {
+		t.Errorf("%d flows in the map, want %d", got, n)
+	}
+	if st[StatNewFlows] != n || st[StatEventsLost] == 0 || st[StatEventsLost] >= n {
+		t.Errorf("new_flows %d, events_lost %d: want %d new flows and some, not all, announcements lost", st[StatNewFlows], st[StatEventsLost], n)
+	}
+	t.Logf("%d of %d announcements lost with no reader", st[StatEventsLost], n)
+}
