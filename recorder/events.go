@@ -196,6 +196,11 @@ func (r *Recorder) scan() ([]observation, error) {
 		}
 	}
 	r.m.FlowMapEntries.Set(float64(len(out)))
+	if capacity := r.objs.Flows().MaxEntries(); uint32(len(out)) > capacity/10*9 {
+		// an LRU map this full evicts the oldest flows before an export
+		// can see them: give it more entries or export more often
+		r.log.Warn("flow map nearly full", "entries", len(out), "capacity", capacity)
+	}
 	if st, err := r.objs.Stats(); err == nil {
 		for i, n := range st {
 			r.m.Datapath.WithLabelValues(bpf.StatNames[i]).Set(float64(n))
