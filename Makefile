@@ -50,7 +50,7 @@ generate-check: generate ## fail when committed bpf2go output differs from a fre
 fuzz: ## run each fuzz target briefly
 	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-	    echo "== $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$t || exit 1; done; done
+	    echo "== $$t $$f"; (cd $$t && $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s .) || exit 1; done; done
 
 clean: ## remove build output
 	rm -rf bin out

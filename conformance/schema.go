@@ -120,7 +120,29 @@ func (r SchemaResult) String() string {
 // obj is modified (pruned and defaulted).
 func (c *CRDSchema) Check(obj map[string]any) SchemaResult {
 	var res SchemaResult
-	res.Unknown = pruning.PruneWithOptions(obj, c.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})
+	// As the API server decodes a custom resource: metadata first (its own
+	// unknown fields), then pruning, dropping nulls the schema does not
+	// allow, and coercing embedded objects' metadata.
+	meta, foundMeta, metaUnknown, err := schemaobjectmeta.GetObjectMetaWithOptions(obj, schemaobjectmeta.ObjectMetaOptions{ReturnUnknownFieldPaths: true})
+	if err != nil {
+		res.Errors = append(res.Errors, field.Invalid(field.NewPath("metadata"), obj["metadata"], err.Error()))
+		return res
+	}
+	res.Unknown = append(res.Unknown, metaUnknown...)
+	res.Unknown = append(res.Unknown, pruning.PruneWithOptions(obj, c.structural, true, structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true})...)
+	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, c.structural)
+	ferr, paths := schemaobjectmeta.CoerceWithOptions(nil, obj, c.structural, false, schemaobjectmeta.CoerceOptions{ReturnUnknownFieldPaths: true})
+	if ferr != nil {
+		res.Errors = append(res.Errors, ferr)
+		return res
+	}
+	res.Unknown = append(res.Unknown, paths...)
+	if foundMeta {
+		if err := schemaobjectmeta.SetObjectMeta(obj, meta); err != nil {
+			res.Errors = append(res.Errors, field.Invalid(field.NewPath("metadata"), obj["metadata"], err.Error()))
+			return res
+		}
+	}
 	structuraldefaulting.Default(obj, c.structural)
 	res.Errors = append(res.Errors, apiservervalidation.ValidateCustomResource(nil, obj, c.validator)...)
 	res.Errors = append(res.Errors, c.validateMeta(obj)...)
