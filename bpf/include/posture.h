@@ -59,7 +59,11 @@ struct flow_key {
 
 /* Per-flow aggregate, the source of truth. Counters are updated with
  * atomic adds; flags with plain read-modify-write (a lost race loses a flag
- * bit, never a count). Times are CLOCK_MONOTONIC (coarse) nanoseconds. */
+ * bit, never a count). Times are CLOCK_MONOTONIC (coarse) nanoseconds.
+ * The flow map is deliberately not per-CPU: a per-CPU LRU would multiply
+ * its memory by the CPU count and let each CPU see a "new" flow; the
+ * per-CPU array pays only for the global stats, which every packet
+ * touches. */
 struct flow_value {
 	__u64 first_ns;
 	__u64 last_ns;
