@@ -3,6 +3,7 @@ package recorder
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/posture-dev/posture/bpf"
@@ -148,6 +149,47 @@ func TestCompileShadow(t *testing.T) {
 				// a neighbouring allowed interval would have been merged
 				t.Errorf("row %+v: port %d below is allowed too but not merged", r, r.Lo-1)
 			}
+		}
+	}
+}
+
+// BenchmarkCompileShadow: 20 selected local identities against 500 peer
+// identities and the policy classes of factsPolicies.
+func BenchmarkCompileShadow(b *testing.B) {
+	ps, err := policy.LoadBytes("test.yaml", []byte(factsPolicies))
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	facts, err := factsOf(ps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	alloc := NewAllocator()
+	mk := func(labels map[string]string) peerClass {
+		ls := flow.PodIdentity{Namespace: "shop", PodLabels: labels}.IdentityLabels()
+		id := alloc.Pod(ls)
+		return peerClass{id: id, ep: flow.Endpoint{Identity: id, Namespace: "shop", Labels: ls}}
+	}
+	var subjects, peers []peerClass
+	for i := range 20 {
+		s := mk(map[string]string{"app": "api", "version": strconv.Itoa(i)})
+		subjects = append(subjects, s)
+		peers = append(peers, s)
+	}
+	for i := range 500 {
+		peers = append(peers, mk(map[string]string{"app": "p" + strconv.Itoa(i)}))
+	}
+	_, world := worldClasses(facts, alloc, nil)
+	peers = append(peers, world...)
+	b.ResetTimer()
+	for b.Loop() {
+		tab := compileShadow(eng, facts, subjects, peers)
+		if len(tab.subjects) != 40 {
+			b.Fatalf("%d subjects", len(tab.subjects))
 		}
 	}
 }
