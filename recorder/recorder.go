@@ -59,19 +59,20 @@ type Recorder struct {
 	alloc *Allocator
 	dns   *DNSCache
 
-	mu        sync.Mutex
-	eps       map[string]*Endpoint
-	byIP      map[netip.Addr]*epState
-	attached  map[string]*bpf.Attachment // by interface name
-	engine    *policy.Engine
-	facts     *policyFacts
-	policySig string
-	applied   appliedState
-	names     map[bpf.FlowKey][]string // responder names at flow start
-	counted   map[bpf.FlowKey]bool     // flows whose verdict was counted
-	exported  map[string]flow.Edge     // for stdout deltas
-	dirty     bool                     // world classes need recomputing
-	wake      chan struct{}
+	mu          sync.Mutex
+	eps         map[string]*Endpoint
+	byIP        map[netip.Addr]*epState
+	attached    map[string]*bpf.Attachment // by interface name
+	engine      *policy.Engine
+	facts       *policyFacts
+	policySig   string
+	applied     appliedState
+	names       map[bpf.FlowKey][]string // responder names at flow start
+	counted     map[bpf.FlowKey]bool     // flows whose verdict was counted
+	exported    map[string]flow.Edge     // for stdout deltas
+	dirty       bool                     // world classes need recomputing
+	shadowCache shadowCache
+	wake        chan struct{}
 }
 
 type epState struct {
@@ -325,7 +326,7 @@ func (r *Recorder) recomputeLocked() error {
 	}
 	cidrs, world := worldClasses(r.facts, r.alloc, dnsIPs)
 	peers = append(peers, world...)
-	table := compileShadow(r.engine, r.facts, subjects, peers)
+	table := compileShadow(r.engine, r.facts, subjects, peers, &r.shadowCache)
 	return r.apply(endpoints, cidrs, table)
 }
 

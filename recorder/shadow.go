@@ -62,32 +62,72 @@ func decide(eng *policy.Engine, f *flow.Flow, dir uint8) policy.Decision {
 	return r.Ingress.Decision
 }
 
+// shadowCache keeps each (subject, peer, direction)'s rows for one
+// compiled policy set, so an endpoint or DNS change evaluates only the
+// pairs it adds rather than the whole table.
+type shadowCache struct {
+	eng      *policy.Engine
+	facts    *policyFacts
+	selected map[subjectDir]bool
+	pairs    map[pairKey][]shadowRow
+}
+
+type pairKey struct {
+	subject, peer flow.Identity
+	dir           uint8
+}
+
 // compileShadow evaluates the engine for every (subject, peer, direction,
 // protocol, port interval) that can differ, which the policy facts bound.
-func compileShadow(eng *policy.Engine, facts *policyFacts, subjects, peers []peerClass) *shadowTable {
+// cache may be nil.
+func compileShadow(eng *policy.Engine, facts *policyFacts, subjects, peers []peerClass, cache *shadowCache) *shadowTable {
 	t := &shadowTable{subjects: map[subjectDir]uint8{}, rows: map[shadowRow]bool{}}
 	if eng == nil {
 		return t
 	}
+	if cache == nil {
+		cache = &shadowCache{}
+	}
+	if cache.eng != eng || cache.facts != facts {
+		*cache = shadowCache{eng: eng, facts: facts, selected: map[subjectDir]bool{}, pairs: map[pairKey][]shadowRow{}}
+	}
+	used := make(map[pairKey][]shadowRow, len(cache.pairs))
 	probe := peerClass{id: flow.IdentityWorld, ep: flow.Endpoint{Identity: flow.IdentityWorld}}
 	for _, s := range subjects {
 		for _, dir := range []uint8{bpf.DirEgress, bpf.DirIngress} {
-			f := evalFlow(s, probe, dir, flow.ProtoTCP, 1)
-			if decide(eng, &f, dir) == policy.NotSelected {
+			sd := subjectDir{uint32(s.id), dir}
+			sel, known := cache.selected[sd]
+			if !known {
+				f := evalFlow(s, probe, dir, flow.ProtoTCP, 1)
+				sel = decide(eng, &f, dir) != policy.NotSelected
+				cache.selected[sd] = sel
+			}
+			if !sel {
 				continue
 			}
-			t.subjects[subjectDir{uint32(s.id), dir}] = bpf.VerdictAudit
+			t.subjects[sd] = bpf.VerdictAudit
 			for _, p := range peers {
-				t.addPeerRows(eng, facts, s, p, dir)
+				k := pairKey{s.id, p.id, dir}
+				rows, ok := cache.pairs[k]
+				if !ok {
+					rows = peerRows(eng, facts, s, p, dir)
+				}
+				used[k] = rows
+				for _, r := range rows {
+					t.rows[r] = true
+				}
 			}
 		}
 	}
+	cache.pairs = used
 	return t
 }
 
-func (t *shadowTable) addPeerRows(eng *policy.Engine, facts *policyFacts, s, p peerClass, dir uint8) {
+// peerRows are the allowed port ranges between one subject and one peer.
+func peerRows(eng *policy.Engine, facts *policyFacts, s, p peerClass, dir uint8) []shadowRow {
+	var rows []shadowRow
 	emit := func(proto uint8, lo, hi uint16) {
-		t.rows[shadowRow{Subject: uint32(s.id), Peer: uint32(p.id), Dir: dir, Proto: proto, Lo: lo, Hi: hi, Verdict: bpf.VerdictAllowed}] = true
+		rows = append(rows, shadowRow{Subject: uint32(s.id), Peer: uint32(p.id), Dir: dir, Proto: proto, Lo: lo, Hi: hi, Verdict: bpf.VerdictAllowed})
 	}
 	for _, lp := range l4Protos {
 		// intervals between consecutive break points share a verdict
@@ -140,6 +180,7 @@ func (t *shadowTable) addPeerRows(eng *policy.Engine, facts *policyFacts, s, p p
 			}
 		}
 	}
+	return rows
 }
 
 // evalFlow is the flow the shadow verdict answers for: subject s sending

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -99,7 +100,7 @@ func TestCompileShadow(t *testing.T) {
 		t.Fatalf("cidrs %v", cidrs)
 	}
 	peers := append([]peerClass{api, web, other}, world...)
-	tab := compileShadow(eng, facts, []peerClass{api, web, other}, peers)
+	tab := compileShadow(eng, facts, []peerClass{api, web, other}, peers, nil)
 	if len(tab.subjects) != 2 {
 		t.Errorf("subjects %v: api is selected both ways, web and other not at all", tab.subjects)
 	}
@@ -185,11 +186,56 @@ func BenchmarkCompileShadow(b *testing.B) {
 	}
 	_, world := worldClasses(facts, alloc, nil)
 	peers = append(peers, world...)
-	b.ResetTimer()
-	for b.Loop() {
-		tab := compileShadow(eng, facts, subjects, peers)
-		if len(tab.subjects) != 40 {
-			b.Fatalf("%d subjects", len(tab.subjects))
+	b.Run("full", func(b *testing.B) {
+		for b.Loop() {
+			tab := compileShadow(eng, facts, subjects, peers, nil)
+			if len(tab.subjects) != 40 {
+				b.Fatalf("%d subjects", len(tab.subjects))
+			}
 		}
+	})
+	// a pod with a new identity appears: only its pairs are evaluated
+	b.Run("one-new-peer", func(b *testing.B) {
+		var cache shadowCache
+		compileShadow(eng, facts, subjects, peers, &cache)
+		i := 0
+		for b.Loop() {
+			i++
+			more := append(peers[:len(peers):len(peers)], mk(map[string]string{"app": "new" + strconv.Itoa(i)}))
+			compileShadow(eng, facts, subjects, more, &cache)
+		}
+	})
+}
+
+// TestShadowCacheMatchesFullCompile: compiling with a warm cache after
+// adding and removing peers gives the same table as compiling afresh.
+func TestShadowCacheMatchesFullCompile(t *testing.T) {
+	ps, eng := loadPolicies(t, factsPolicies)
+	facts, err := factsOf(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := NewAllocator()
+	mk := func(app string) peerClass {
+		ls := flow.PodIdentity{Namespace: "shop", PodLabels: map[string]string{"app": app}}.IdentityLabels()
+		id := alloc.Pod(ls)
+		return peerClass{id: id, ep: flow.Endpoint{Identity: id, Namespace: "shop", Labels: ls}}
+	}
+	api, web, other := mk("api"), mk("web"), mk("other")
+	var cache shadowCache
+	compileShadow(eng, facts, []peerClass{api}, []peerClass{api, other}, &cache)
+	got := compileShadow(eng, facts, []peerClass{api, web}, []peerClass{api, web}, &cache)
+	want := compileShadow(eng, facts, []peerClass{api, web}, []peerClass{api, web}, nil)
+	if !maps.Equal(got.rows, want.rows) || !maps.Equal(got.subjects, want.subjects) {
+		t.Fatalf("cached compile differs:\n got %v\nwant %v", got.rows, want.rows)
+	}
+	if len(cache.pairs) != 4 { // api with api and web, both directions; web is not selected
+		t.Errorf("cache keeps %d pairs, want only the 4 in use", len(cache.pairs))
+	}
+	// a new policy set (engine) starts over
+	_, eng2 := loadPolicies(t, factsPolicies)
+	compileShadow(eng2, facts, []peerClass{api}, []peerClass{api}, &cache)
+	if cache.eng != eng2 || len(cache.pairs) != 2 {
+		t.Errorf("cache not reset for a new engine: %d pairs", len(cache.pairs))
 	}
 }
