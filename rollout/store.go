@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -148,7 +149,10 @@ func clusterError(what string, err error) error {
 		return fmt.Errorf("%s: forbidden by RBAC (%v); the rollout needs get/list/create/update on configmaps, get/list on cronjobs and get/list/patch/delete on ciliumnetworkpolicies in the namespace (see deploy/rollout/rbac.yaml, ClusterRole posture-rollout-promoter)", what, err)
 	case isMissingCRD(err):
 		return fmt.Errorf("%s: the CiliumNetworkPolicy resource (cilium.io/v2) is not served by this cluster: install Cilium (or its CRDs) first: %w", what, err)
-	case errors.As(err, &ue), errors.As(err, &ne), strings.Contains(err.Error(), "connection refused"):
+	// A server that dies mid-response surfaces from client-go as a wrapped
+	// io.ErrUnexpectedEOF, not as a url.Error.
+	case errors.As(err, &ue), errors.As(err, &ne), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		strings.Contains(err.Error(), "connection refused"):
 		return fmt.Errorf("%s: cannot reach the API server (check --kubeconfig and --context): %w", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
