@@ -34,6 +34,9 @@ type Summary struct {
 	// DeniedDropped counts the denied flows the evidence already records
 	// as dropped: denials that are not news.
 	DeniedDropped uint64
+	// DeniedRecords counts denied records (events) whatever their weight,
+	// so --fail-on-deny trips even on a capture that starts mid-connection.
+	DeniedRecords int
 	Records       int
 }
 
@@ -105,6 +108,7 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 			sum.Allowed += weight
 		} else {
 			sum.Denied += weight
+			sum.DeniedRecords++
 			if f.Verdict == flow.VerdictDropped {
 				sum.DeniedDropped += weight
 			}
@@ -131,11 +135,10 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 				}
 			}
 		case it.Flow != nil:
-			n := it.Flow.Count
-			if n == 0 {
-				n = 1
-			}
-			return emit(&it, it.Flow, n)
+			// Weigh by connections, as edges count them: Hubble emits one
+			// event per trace point and per reply, which the tracker gives
+			// zero weight; posture records carry their own count.
+			return emit(&it, it.Flow, it.Counts.Flows)
 		}
 		return nil
 	})
@@ -160,7 +163,7 @@ func Run(ctx context.Context, s cmdutil.Streams, o Options) (Summary, error) {
 	} else {
 		fmt.Fprintln(s.Out, line)
 	}
-	if o.FailOnDeny && sum.Denied > 0 {
+	if o.FailOnDeny && sum.DeniedRecords > 0 {
 		return sum, &cmdutil.ExitError{Code: 1}
 	}
 	return sum, nil
