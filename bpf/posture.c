@@ -21,6 +21,7 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define ETH_P_8021AD 0x88A8
 
 #define IPPROTO_ICMP 1
+#define IPPROTO_IGMP 2
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
 #define IPPROTO_ICMPV6 58
@@ -298,6 +299,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 		map_v4(p->daddr, ip->daddr);
 		p->proto = ip->proto;
 		off += ihl;
+		if (p->proto == IPPROTO_IGMP)
+			return 1; /* multicast membership reports: link-local control */
 		__u16 frag = bpf_ntohs(ip->frag_off);
 		int r;
 		if (frag & 0x3fff)

@@ -193,14 +193,15 @@ func TestPrograms(t *testing.T) {
 				PacketsFwd: 1, PacketsRev: 1, SrcID: IdentityWorld, DstID: IdentityWorld, Verdict: VerdictNotSelected},
 		},
 	}, {
-		name: "icmp errors, neighbour discovery and listener reports make no flow",
+		name: "icmp errors, neighbour discovery, listener and igmp reports make no flow",
 		steps: []step{
 			{"to", pkt{src: podB, dst: podA, proto: ProtoICMP, icmpType: 3}},
 			{"to", pkt{src: pod6B, dst: pod6A, proto: ProtoICMPv6, icmpType: 135}},
 			{"to", pkt{src: pod6B, dst: pod6A, proto: ProtoICMPv6, icmpType: 1}},
 			{"from", pkt{src: pod6A, dst: netip.MustParseAddr("ff02::16"), proto: ProtoICMPv6, icmpType: 143}},
+			{"from", pkt{src: podA, dst: netip.MustParseAddr("224.0.0.22"), proto: 2, rawL4: []byte{0x22, 0, 0, 0, 0, 0, 0, 1}}},
 		},
-		stat: map[StatIndex]uint64{StatRelated: 4, StatNewFlows: 0},
+		stat: map[StatIndex]uint64{StatRelated: 5, StatNewFlows: 0},
 	}, {
 		name:  "sctp",
 		steps: []step{{"from", sctp}, {"to", sctp.reply(0)}},

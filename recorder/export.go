@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/posture-dev/posture/bpf"
@@ -90,6 +89,10 @@ func buildEdges(obs []observation, view endpointView) []flow.Edge {
 	agg := flow.NewAggregator()
 	for _, k := range order {
 		c := conns[k]
+		if protoName(k.Proto) == "" {
+			// no policy can name it (GRE, ESP, ...): not an edge
+			continue
+		}
 		f := flow.Flow{
 			Time:        c.first,
 			Source:      view(k.Src, c.o.SrcID),
@@ -142,7 +145,7 @@ func protoName(p uint8) flow.Protocol {
 	case bpf.ProtoICMPv6:
 		return flow.ProtoICMPv6
 	}
-	return flow.Protocol("IP-" + strconv.Itoa(int(p)))
+	return ""
 }
 
 // edgeDelta subtracts an earlier export's counts, for streaming output

@@ -190,7 +190,28 @@ loop:
 	if err := r.Export(); err != nil && runErr == nil {
 		runErr = err
 	}
+	r.logSummary()
 	return errors.Join(runErr, r.detachAll())
+}
+
+// logSummary reports what the maps hold and what the datapath lost, for
+// the operator reading the agent's log at shutdown.
+func (r *Recorder) logSummary() {
+	st, err := r.objs.Stats()
+	if err != nil {
+		return
+	}
+	edges, err := r.Edges()
+	if err != nil {
+		return
+	}
+	var flows uint64
+	for _, e := range edges {
+		flows += e.Flows
+	}
+	r.log.Info("agent stopping", "edges", len(edges), "flows", flows,
+		"packets", st[bpf.StatPackets], "events_lost", st[bpf.StatEventsLost],
+		"dns_lost", st[bpf.StatDNSLost], "truncated", st[bpf.StatTruncated])
 }
 
 // Close releases the datapath objects (pinned maps stay).

@@ -268,7 +268,7 @@ func TestAgentLossless(t *testing.T) {
 	if failed.Load() > 0 {
 		t.Errorf("%d connections failed (audit posture must not break any)", failed.Load())
 	}
-	var flows, eg, in uint64
+	var flows, eg, in, total uint64
 	edges := readEdges(t, out)
 	defer func() {
 		if t.Failed() {
@@ -278,6 +278,7 @@ func TestAgentLossless(t *testing.T) {
 		}
 	}()
 	for _, e := range edges {
+		total += e.Flows
 		if e.Protocol == flow.ProtoTCP {
 			flows += e.Flows
 			eg += e.ObservedEgress
@@ -302,8 +303,8 @@ func TestAgentLossless(t *testing.T) {
 	for _, e := range loaded {
 		lflows += e.Flows
 	}
-	if len(loaded) != len(edges) || lflows != flows {
-		t.Errorf("evidence reader: %d edges with %d flows, agent wrote %d with %d", len(loaded), lflows, len(edges), flows)
+	if len(loaded) != len(edges) || lflows != total {
+		t.Errorf("evidence reader: %d edges with %d flows, agent wrote %d with %d", len(loaded), lflows, len(edges), total)
 	}
 	if observed < float64(n) {
 		t.Errorf("flows_observed metric %v < %d connections", observed, n)
