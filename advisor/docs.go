@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -75,6 +76,8 @@ type docBuilder struct {
 }
 
 func (d *docBuilder) ingress(specs []ruleSpec) {
+	d.p.Spec.Ingress = slices.Grow(d.p.Spec.Ingress, len(specs))
+	d.expls = slices.Grow(d.expls, len(specs))
 	for i := range specs {
 		s := &specs[i]
 		for _, r := range s.ingressRules() {
@@ -86,6 +89,8 @@ func (d *docBuilder) ingress(specs []ruleSpec) {
 }
 
 func (d *docBuilder) egress(specs []ruleSpec) {
+	d.p.Spec.Egress = slices.Grow(d.p.Spec.Egress, len(specs))
+	d.expls = slices.Grow(d.expls, len(specs))
 	for i := range specs {
 		s := &specs[i]
 		for _, r := range s.egressRules() {

@@ -214,7 +214,7 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 			out.narrow = d.p
 			np.Explanations = append(np.Explanations, d.expls...)
 			if !b.o.L7 || len(variants) == 1 {
-				out.in, out.out = append(out.in, inSpecs...), append(out.out, outSpecs...)
+				out.in, out.out = appendSpecs(out.in, inSpecs), appendSpecs(out.out, outSpecs)
 			}
 		}
 	}
@@ -246,6 +246,15 @@ func (b *builder) pairingSpecs(a *nsAcc, w *wlAcc, outSpecs []ruleSpec, l7 bool,
 		}
 	}
 	return b.specs(specInput{ns: a.n.name, d: d, forcePorts: dnsPorts, dns: rules})
+}
+
+// appendSpecs is append without copying into an empty list (specs are
+// read-only once built).
+func appendSpecs(to, specs []ruleSpec) []ruleSpec {
+	if len(to) == 0 {
+		return specs
+	}
+	return append(to, specs...)
 }
 
 func hasKind(specs []ruleSpec, k peerKind) bool {

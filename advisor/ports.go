@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,7 +16,10 @@ const maxPortsPerRule = 40
 // portSig is a canonical key for a port set, to group peers sharing one.
 func portSig(ports []portKey) string {
 	var buf [64]byte
-	b := buf[:0]
+	return string(appendPortSig(buf[:0], ports))
+}
+
+func appendPortSig(b []byte, ports []portKey) []byte {
 	for i, p := range ports {
 		if i > 0 {
 			b = append(b, ',')
@@ -24,7 +28,14 @@ func portSig(ports []portKey) string {
 		b = append(b, '/')
 		b = strconv.AppendUint(b, uint64(p.port), 10)
 	}
-	return string(b)
+	return b
+}
+
+// comparePortSig orders port sets as their portSig strings do, without
+// building the strings (sorting rules compares them often).
+func comparePortSig(x, y []portKey) int {
+	var bx, by [64]byte
+	return bytes.Compare(appendPortSig(bx[:0], x), appendPortSig(by[:0], y))
 }
 
 func sortedPorts(s portSet) []portKey {

@@ -97,13 +97,13 @@ type specInput struct {
 
 // specs turns one direction's peers into rule specs.
 func (b *builder) specs(in specInput) []ruleSpec {
-	byKind := map[peerKind][]*peerAcc{}
+	var byKind [peerUnknown + 1][]*peerAcc
 	for _, pa := range in.d.sortedPeers() {
 		byKind[pa.p.kind] = append(byKind[pa.p.kind], pa)
 	}
-	var out []ruleSpec
+	out := make([]ruleSpec, 0, len(in.d.peers))
 	if ps := byKind[peerPod]; len(ps) > 0 {
-		out = append(out, b.podSpecs(in, ps)...)
+		out = b.podSpecs(out, in, ps)
 	}
 	if ps := byKind[peerEntity]; len(ps) > 0 {
 		for _, g := range groupBySig(b.forced(in, ps)) {
@@ -126,7 +126,13 @@ func (b *builder) specs(in specInput) []ruleSpec {
 		out = append(out, b.cidrSpecs(in, ps)...)
 	}
 	slices.SortStableFunc(out, func(x, y ruleSpec) int {
-		return cmp.Or(cmp.Compare(x.kind, y.kind), strings.Compare(x.peerText, y.peerText), strings.Compare(portSig(x.ports), portSig(y.ports)))
+		if c := cmp.Compare(x.kind, y.kind); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.peerText, y.peerText); c != 0 {
+			return c
+		}
+		return comparePortSig(x.ports, y.ports)
 	})
 	return out
 }
@@ -169,9 +175,10 @@ func (b *builder) addHTTP(r *ruleSpec, peers []*peerAcc, l7 bool) {
 	}
 }
 
-func (b *builder) podSpecs(in specInput, ps []*peerAcc) []ruleSpec {
-	var out []ruleSpec
-	for _, g := range groupBySig(b.forced(in, ps)) {
+func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSpec {
+	groups := groupBySig(b.forced(in, ps))
+	var single [1]*selResult
+	for _, g := range groups {
 		// Peer classes by namespace, in namespace order (most groups have
 		// one peer: no map needed).
 		cls := make([]*class, len(g.peers))
@@ -191,7 +198,15 @@ func (b *builder) podSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 			pns := cls[start].ns
 			n := b.ix.ns[pns]
 			remote := pns != in.ns
-			for _, sr := range n.peerSelectors(cls[start:end]) {
+			srs := single[:0]
+			if end-start == 1 {
+				srs = append(srs, n.classSelector(cls[start]))
+			} else {
+				for _, sr := range n.peerSelectors(cls[start:end]) {
+					srs = append(srs, &sr)
+				}
+			}
+			for _, sr := range srs {
 				if remote {
 					r.sels = append(r.sels, sr.remote)
 					texts = append(texts, pns+":"+sr.text)

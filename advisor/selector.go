@@ -83,17 +83,7 @@ type selResult struct {
 // still matches (over) is reported, never hidden.
 func (n *nsIndex) exactSelector(targets []*class) selResult {
 	if len(targets) == 1 {
-		// The common case, cached on the class itself.
-		c := targets[0]
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		if c.sel == nil {
-			r := n.computeSelector(targets)
-			r.matched = filterMatching(n.classes, r.sel)
-			r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
-			c.sel = &r
-		}
-		return *c.sel
+		return *n.classSelector(targets[0])
 	}
 	keys := make([]string, len(targets))
 	for i, c := range targets {
@@ -111,6 +101,20 @@ func (n *nsIndex) exactSelector(targets []*class) selResult {
 	r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
 	n.selCache[ck] = r
 	return r
+}
+
+// classSelector is exactSelector for one class, the common case, cached
+// on the class itself and shared (read-only) by every rule naming it.
+func (n *nsIndex) classSelector(c *class) *selResult {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c.sel == nil {
+		r := n.computeSelector([]*class{c})
+		r.matched = filterMatching(n.classes, r.sel)
+		r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
+		c.sel = &r
+	}
+	return c.sel
 }
 
 func (n *nsIndex) computeSelector(targets []*class) selResult {

@@ -203,6 +203,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 // resolveBufs are one goroutine's buffers for resolving edge ends.
 type resolveBufs struct {
 	src, dst []peer
+	probes   []flow.Flow
 }
 
 func (rb *resolveBufs) resolve(ix *index, e *flow.Edge) (srcs, dsts []peer) {

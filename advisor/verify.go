@@ -113,8 +113,9 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 		pk := edgePort(e)
 		dec := Decision{EgressAllowed: true, IngressAllowed: true}
 		if eval != nil {
-			for _, f := range probes(e) {
-				d := eval(&f)
+			rb.probes = appendProbes(rb.probes[:0], e)
+			for i := range rb.probes {
+				d := eval(&rb.probes[i])
 				if srcIn && !d.EgressAllowed && dec.EgressAllowed {
 					dec.EgressAllowed, dec.EgressReason = false, d.EgressReason
 				}
@@ -284,13 +285,14 @@ func DefaultVerifier(ps []*policy.Policy) (EvaluateFunc, error) {
 	}, nil
 }
 
-// probes are the flows verification evaluates for an edge: one per known
+// appendProbes appends the flows verification evaluates for an edge: one per known
 // destination address, and one per HTTP sample so that L7 rules are
 // checked against the requests seen.
-func probes(e *flow.Edge) []flow.Flow {
-	reps := e.Representatives()
+func appendProbes(dst []flow.Flow, e *flow.Edge) []flow.Flow {
+	start := len(dst)
+	reps := e.AppendRepresentatives(dst)
 	for _, h := range e.HTTP {
-		f := reps[0]
+		f := reps[start]
 		f.HTTP = &flow.HTTP{Method: h.Method, Path: h.Path}
 		reps = append(reps, f)
 	}

@@ -138,6 +138,12 @@ func appendLabel(dst []byte, l Label) []byte {
 // Representatives returns one flow per known destination IP (or a single
 // flow without one), as the evaluator needs them to answer for this edge.
 func (e *Edge) Representatives() []Flow {
+	return e.AppendRepresentatives(make([]Flow, 0, max(1, len(e.DestinationIPs))))
+}
+
+// AppendRepresentatives appends Representatives to dst, for callers that
+// reuse one buffer across many edges.
+func (e *Edge) AppendRepresentatives(dst []Flow) []Flow {
 	base := Flow{
 		Time:        e.LastSeen,
 		Source:      e.Source,
@@ -153,15 +159,14 @@ func (e *Edge) Representatives() []Flow {
 		base.Destination.Names = e.DNSNames
 	}
 	if len(e.DestinationIPs) == 0 {
-		return []Flow{base}
+		return append(dst, base)
 	}
-	out := make([]Flow, 0, len(e.DestinationIPs))
 	for _, ip := range e.DestinationIPs {
 		f := base
 		f.Destination.IP = ip
-		out = append(out, f)
+		dst = append(dst, f)
 	}
-	return out
+	return dst
 }
 
 // SortEdges orders edges deterministically: source namespace and labels,
