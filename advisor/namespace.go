@@ -18,7 +18,7 @@ type wlDocs struct {
 	narrow   *policy.Policy // default deny off
 	l7       *policy.Policy // narrow with L7 rules, default deny off
 	hasL7    bool
-	in, out  []ruleSpec // target specs, for accounting
+	in, out  [][]ruleSpec // target specs, for accounting
 }
 
 func (b *builder) namespaceProposal(a *nsAcc) NamespaceProposal {
@@ -181,8 +181,8 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 		st.merge(&w.apiserv.st, b.maxPods)
 		d.describe(fmt.Sprintf("posture platform allowances for %s in %s (%s): %s.", wl.name, ns, selText(sel), strings.Join(why, "; ")), &st)
 		out.platform = d.p
-		out.in = append(out.in, hostSpecs...)
-		out.out = append(out.out, apiSpecs...)
+		out.in = append(out.in, hostSpecs)
+		out.out = append(out.out, apiSpecs)
 		np.Explanations = append(np.Explanations, d.expls...)
 	}
 
@@ -208,13 +208,13 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 			out.l7 = d.p
 			out.hasL7 = hasL7(inSpecs) || hasL7(outSpecs)
 			if b.o.L7 {
-				out.in, out.out = append(out.in, inSpecs...), append(out.out, outSpecs...)
+				out.in, out.out = append(out.in, inSpecs), append(out.out, outSpecs)
 			}
 		} else {
 			out.narrow = d.p
 			np.Explanations = append(np.Explanations, d.expls...)
 			if !b.o.L7 || len(variants) == 1 {
-				out.in, out.out = appendSpecs(out.in, inSpecs), appendSpecs(out.out, outSpecs)
+				out.in, out.out = append(out.in, inSpecs), append(out.out, outSpecs)
 			}
 		}
 	}
@@ -246,15 +246,6 @@ func (b *builder) pairingSpecs(a *nsAcc, w *wlAcc, outSpecs []ruleSpec, l7 bool,
 		}
 	}
 	return b.specs(specInput{ns: a.n.name, d: d, forcePorts: dnsPorts, dns: rules})
-}
-
-// appendSpecs is append without copying into an empty list (specs are
-// read-only once built).
-func appendSpecs(to, specs []ruleSpec) []ruleSpec {
-	if len(to) == 0 {
-		return specs
-	}
-	return append(to, specs...)
 }
 
 func hasKind(specs []ruleSpec, k peerKind) bool {

@@ -27,11 +27,17 @@ type builder struct {
 	notes      []Note
 	// noteCounts bounds repetitive notes per namespace and kind.
 	noteCounts map[string]int
-	// allowIn/allowOut are the "peer|port" entries each workload's target
+	// allow holds the "peer|port" entries each workload's target
 	// rules allow, for the self-check and least-privilege accounting.
-	allowIn  map[*workload]map[allowKey]struct{}
-	allowOut map[*workload]map[allowKey]struct{}
-	ends     []edgeEnds // per edge, from the first pass
+	// They are filled by the workload's own namespace only; the sets are
+	// made before namespaces run in parallel so the outer maps are only
+	// read then.
+	allow map[*workload]*allowSets
+	ends  []edgeEnds // per edge, from the first pass
+}
+
+type allowSets struct {
+	in, out map[allowKey]struct{}
 }
 
 // allowKey is one peer on one port a workload's rules allow; anyPortKey
@@ -90,7 +96,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	b := &builder{
 		o: o, ix: newIndex(), maxPods: o.ExamplePods,
 		proposed: map[string]bool{}, noteCounts: map[string]int{},
-		allowIn: map[*workload]map[allowKey]struct{}{}, allowOut: map[*workload]map[allowKey]struct{}{},
+		allow: map[*workload]*allowSets{},
 	}
 	b.ix.build(collectIdentities(edges))
 	b.chooseNamespaces()
@@ -152,8 +158,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	for ns := range b.proposed {
 		nss = append(nss, ns)
 		for _, wl := range b.ix.ns[ns].workloads {
-			b.allowIn[wl] = map[allowKey]struct{}{}
-			b.allowOut[wl] = map[allowKey]struct{}{}
+			b.allow[wl] = &allowSets{}
 		}
 	}
 	slices.Sort(nss)

@@ -30,7 +30,22 @@ var ErrBreakage = errors.New("the proposal would deny observed traffic")
 // The per-workload sets exist before namespaces are proposed in parallel,
 // and only the workload's own namespace writes them.
 func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
-	in, out := b.allowIn[d.wl], b.allowOut[d.wl]
+	size := func(specs []ruleSpec) int {
+		n := 0
+		for i := range specs {
+			n += len(specs[i].allowed) * max(1, len(specs[i].ports))
+		}
+		return n
+	}
+	nIn, nOut := 0, size(dnsSpecs)
+	for _, specs := range d.in {
+		nIn += size(specs)
+	}
+	for _, specs := range d.out {
+		nOut += size(specs)
+	}
+	sets := b.allow[d.wl]
+	sets.in, sets.out = make(map[allowKey]struct{}, nIn), make(map[allowKey]struct{}, nOut)
 	fill := func(set map[allowKey]struct{}, specs []ruleSpec) {
 		for i := range specs {
 			s := &specs[i]
@@ -46,9 +61,13 @@ func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
 			}
 		}
 	}
-	fill(in, d.in)
-	fill(out, d.out)
-	fill(out, dnsSpecs) // the namespace-wide DNS allowance selects every pod
+	for _, specs := range d.in {
+		fill(sets.in, specs)
+	}
+	for _, specs := range d.out {
+		fill(sets.out, specs)
+	}
+	fill(sets.out, dnsSpecs) // the namespace-wide DNS allowance selects every pod
 }
 
 func (b *builder) allows(set map[allowKey]struct{}, id string, pk portKey) bool {
@@ -60,16 +79,18 @@ func (b *builder) allows(set map[allowKey]struct{}, id string, pk portKey) bool 
 }
 
 // selfCheck answers from the advisor's own model of its rules: used when
-// no evaluator is available, and always for least-privilege accounting.
-func (b *builder) selfCheck(src, dst peer, pk portKey) Decision {
+// no evaluator is available. Only the sides in the namespace being checked
+// are answered (srcIn: egress, dstIn: ingress): other namespaces' sets may
+// still be being filled.
+func (b *builder) selfCheck(src, dst peer, pk portKey, srcIn, dstIn bool) Decision {
 	d := Decision{EgressAllowed: true, IngressAllowed: true}
-	if src.kind == peerPod && b.proposed[src.cls.ns] {
-		if !b.allows(b.allowOut[src.cls.wl], dst.id(), pk) {
+	if srcIn && src.kind == peerPod && b.proposed[src.cls.ns] {
+		if !b.allows(b.allow[src.cls.wl].out, dst.id(), pk) {
 			d.EgressAllowed, d.EgressReason = false, "no egress rule of "+src.cls.wl.name+" covers it"
 		}
 	}
-	if dst.kind == peerPod && b.proposed[dst.cls.ns] {
-		if !b.allows(b.allowIn[dst.cls.wl], src.id(), pk) {
+	if dstIn && dst.kind == peerPod && b.proposed[dst.cls.ns] {
+		if !b.allows(b.allow[dst.cls.wl].in, src.id(), pk) {
 			d.IngressAllowed, d.IngressReason = false, "no ingress rule of "+dst.cls.wl.name+" covers it"
 		}
 	}
@@ -125,7 +146,7 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 			}
 		} else {
 			for _, d := range dsts {
-				x := b.selfCheck(srcs[0], d, pk)
+				x := b.selfCheck(srcs[0], d, pk, srcIn, dstIn)
 				if srcIn && !x.EgressAllowed && dec.EgressAllowed {
 					dec.EgressAllowed, dec.EgressReason = false, x.EgressReason
 				}
@@ -226,21 +247,21 @@ func (b *builder) allowedPairs(ns string) int {
 		return c, c != nil && b.proposed[c.ns]
 	}
 	for _, wl := range n.workloads {
-		for entry := range b.allowIn[wl] {
+		for entry := range b.allow[wl].in {
 			src, isProposed := proposedClass(entry.peer)
 			for _, d := range wl.classes {
 				if !isProposed {
 					count++
 					continue
 				}
-				if _, ok := b.allowOut[src.wl][allowKey{d.id, entry.pk}]; ok {
+				if _, ok := b.allow[src.wl].out[allowKey{d.id, entry.pk}]; ok {
 					count++
-				} else if _, ok := b.allowOut[src.wl][allowKey{d.id, anyPortKey}]; ok {
+				} else if _, ok := b.allow[src.wl].out[allowKey{d.id, anyPortKey}]; ok {
 					count++
 				}
 			}
 		}
-		for entry := range b.allowOut[wl] {
+		for entry := range b.allow[wl].out {
 			if _, ok := proposedClass(entry.peer); ok {
 				continue // counted on the destination's ingress side
 			}
