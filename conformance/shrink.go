@@ -68,6 +68,16 @@ func fromTrees(trees []any) ([]*policy.Policy, bool) {
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, false
 		}
+		// Once more through posture's JSON form: deleting the last element
+		// of a list leaves an empty list, which posture's writer omits
+		// (so Cilium sees no list) while the decoded value keeps it.
+		if b, err = json.Marshal(&p); err != nil {
+			return nil, false
+		}
+		p = policy.Policy{}
+		if err := json.Unmarshal(b, &p); err != nil {
+			return nil, false
+		}
 		out = append(out, &p)
 	}
 	return out, len(out) > 0

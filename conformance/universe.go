@@ -121,6 +121,9 @@ func NewUniverseWith(pods []PodSpec) *Universe {
 		flow.IdentityInit, flow.IdentityRemoteNode, flow.IdentityKubeAPIServer, flow.IdentityIngress}
 	worldIPs := WorldIPs
 	if u.DualStack {
+		// A dual-stack agent gives outside traffic world-ipv4/-ipv6; the
+		// plain world identity carries none.
+		reserved = slices.DeleteFunc(reserved, func(id flow.Identity) bool { return id == flow.IdentityWorld })
 		reserved = append(reserved, flow.IdentityWorldIPv4, flow.IdentityWorldIPv6)
 		worldIPs = append(append([]string{}, WorldIPs...), WorldIPv6s...)
 	}
