@@ -109,7 +109,7 @@ func (d *docBuilder) evidence(dir string, idx int, prefix string, s *ruleSpec) {
 		b = append(b, " on any port (a flow without a port was observed)"...)
 	} else if len(s.ports) > 0 {
 		b = append(b, " on "...)
-		b = append(b, portsText(s.ports)...)
+		b = appendPortsText(b, s.ports)
 	}
 	b = append(b, ": "...)
 	b = s.st.appendText(b)

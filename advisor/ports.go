@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/posture-dev/posture/flow"
 	"github.com/posture-dev/posture/policy"
@@ -125,21 +124,54 @@ func icmpRules(ports []portKey) []policy.ICMPRule {
 	return []policy.ICMPRule{{Fields: fields}}
 }
 
-// portsText is a short human list: "8080/TCP, 9000-9002/TCP".
-func portsText(ports []portKey) string {
-	l4, icmp := splitICMP(ports)
-	var parts []string
-	for _, pp := range portProtocols(l4) {
-		if pp.EndPort != 0 {
-			parts = append(parts, pp.Port+"-"+strconv.Itoa(int(pp.EndPort))+"/"+pp.Protocol)
+// appendPortsText appends a short human list: "8080/TCP, 9000-9002/TCP".
+func appendPortsText(b []byte, ports []portKey) []byte {
+	first := true
+	sep := func() {
+		if !first {
+			b = append(b, ", "...)
+		}
+		first = false
+	}
+	// Ranges as portProtocols merges them, ICMP types after the L4 ports.
+	for i := 0; i < len(ports); {
+		if ports[i].icmp() {
+			i++
+			continue
+		}
+		j, k := i, i // j: last port of the range, k: scan for the next L4 port
+		for {
+			k = j + 1
+			for k < len(ports) && ports[k].icmp() {
+				k++
+			}
+			if k < len(ports) && ports[k].proto == ports[i].proto && ports[k].port == ports[j].port+1 {
+				j = k
+				continue
+			}
+			break
+		}
+		sep()
+		b = strconv.AppendUint(b, uint64(ports[i].port), 10)
+		if j > i {
+			b = append(b, '-')
+			b = strconv.AppendUint(b, uint64(ports[j].port), 10)
+		}
+		b = append(b, '/')
+		if ports[i].proto == "" {
+			b = append(b, flow.ProtoAny...)
 		} else {
-			parts = append(parts, pp.Port+"/"+pp.Protocol)
+			b = append(b, ports[i].proto...)
+		}
+		i = k
+	}
+	for _, p := range ports {
+		if p.icmp() {
+			sep()
+			b = append(b, p.String()...)
 		}
 	}
-	for _, p := range icmp {
-		parts = append(parts, p.String())
-	}
-	return strings.Join(parts, ", ")
+	return b
 }
 
 // edgePort is the port an edge was seen on; a protocol posture does not

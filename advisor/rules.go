@@ -34,23 +34,31 @@ type sigGroup struct {
 }
 
 func groupBySig(peers []*peerAcc) []*sigGroup {
-	m := map[string]*sigGroup{}
-	var order []string
-	for _, pa := range peers {
-		ports := sortedPorts(pa.ports)
-		sig := portSig(ports)
-		g := m[sig]
-		if g == nil {
-			g = &sigGroup{ports: ports}
-			m[sig] = g
-			order = append(order, sig)
-		}
-		g.peers = append(g.peers, pa)
+	// Sorting by port set and taking runs gives the groups in signature
+	// order, peers in input order, without a map of signature strings.
+	type keyed struct {
+		ports []portKey
+		pa    *peerAcc
 	}
-	slices.Sort(order)
-	out := make([]*sigGroup, len(order))
-	for i, s := range order {
-		out[i] = m[s]
+	ks := make([]keyed, len(peers))
+	for i, pa := range peers {
+		ks[i] = keyed{sortedPorts(pa.ports), pa}
+	}
+	if len(ks) > 1 {
+		slices.SortStableFunc(ks, func(x, y keyed) int { return comparePortSig(x.ports, y.ports) })
+	}
+	var out []*sigGroup
+	for i := 0; i < len(ks); {
+		j := i + 1
+		for j < len(ks) && slices.Equal(ks[j].ports, ks[i].ports) {
+			j++
+		}
+		g := &sigGroup{ports: ks[i].ports, peers: make([]*peerAcc, j-i)}
+		for k := i; k < j; k++ {
+			g.peers[k-i] = ks[k].pa
+		}
+		out = append(out, g)
+		i = j
 	}
 	return out
 }
