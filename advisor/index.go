@@ -55,7 +55,7 @@ type nsIndex struct {
 	byKey     map[string]*class
 	workloads []*workload
 	byName    map[string]*workload
-	selCache  map[string]selResult
+	selCache  map[string]*selResult
 }
 
 // index is every known identity in the evidence, by namespace.
@@ -76,7 +76,7 @@ func newIndex() *index {
 func (ix *index) namespace(ns string) *nsIndex {
 	n := ix.ns[ns]
 	if n == nil {
-		n = &nsIndex{name: ns, byKey: map[string]*class{}, byName: map[string]*workload{}, selCache: map[string]selResult{}}
+		n = &nsIndex{name: ns, byKey: map[string]*class{}, byName: map[string]*workload{}, selCache: map[string]*selResult{}}
 		ix.ns[ns] = n
 	}
 	return n

@@ -128,10 +128,10 @@ func (b *builder) specs(in specInput) []ruleSpec {
 		}
 	}
 	if ps := byKind[peerFQDN]; len(ps) > 0 {
-		out = append(out, b.fqdnSpecs(in, ps)...)
+		out = b.fqdnSpecs(out, in, ps)
 	}
 	if ps := byKind[peerCIDR]; len(ps) > 0 {
-		out = append(out, b.cidrSpecs(in, ps)...)
+		out = b.cidrSpecs(out, in, ps)
 	}
 	slices.SortStableFunc(out, func(x, y ruleSpec) int {
 		if c := cmp.Compare(x.kind, y.kind); c != 0 {
@@ -210,9 +210,7 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSp
 			if end-start == 1 {
 				srs = append(srs, n.classSelector(cls[start]))
 			} else {
-				for _, sr := range n.peerSelectors(cls[start:end]) {
-					srs = append(srs, &sr)
-				}
+				srs = n.peerSelectors(cls[start:end])
 			}
 			for _, sr := range srs {
 				if remote {
@@ -235,7 +233,7 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSp
 	return out
 }
 
-func (b *builder) fqdnSpecs(in specInput, ps []*peerAcc) []ruleSpec {
+func (b *builder) fqdnSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSpec {
 	names := make([]string, 0, len(ps))
 	for _, pa := range ps {
 		names = append(names, pa.p.name)
@@ -271,7 +269,6 @@ func (b *builder) fqdnSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 		list = append(list, m)
 	}
 	slices.SortFunc(list, func(a, b *peerAcc) int { return strings.Compare(a.p.name, b.p.name) })
-	var out []ruleSpec
 	for _, g := range groupBySig(b.forced(in, list)) {
 		r := ruleSpec{kind: peerFQDN, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		var texts []string
@@ -300,7 +297,7 @@ func (b *builder) fqdnSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 	return out
 }
 
-func (b *builder) cidrSpecs(in specInput, ps []*peerAcc) []ruleSpec {
+func (b *builder) cidrSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSpec {
 	ips := make([]netip.Addr, 0, len(ps))
 	for _, pa := range ps {
 		ips = append(ips, pa.p.ip)
@@ -337,7 +334,6 @@ func (b *builder) cidrSpecs(in specInput, ps []*peerAcc) []ruleSpec {
 	for i, p := range pfxs {
 		list[i] = merged[p]
 	}
-	var out []ruleSpec
 	for _, g := range groupBySig(b.forced(in, list)) {
 		r := ruleSpec{kind: peerCIDR, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		var texts []string

@@ -81,9 +81,9 @@ type selResult struct {
 // order; keys absent from all targets but present on others become
 // DoesNotExist requirements when labels alone cannot tell them apart. What
 // still matches (over) is reported, never hidden.
-func (n *nsIndex) exactSelector(targets []*class) selResult {
+func (n *nsIndex) exactSelector(targets []*class) *selResult {
 	if len(targets) == 1 {
-		return *n.classSelector(targets[0])
+		return n.classSelector(targets[0])
 	}
 	keys := make([]string, len(targets))
 	for i, c := range targets {
@@ -99,8 +99,8 @@ func (n *nsIndex) exactSelector(targets []*class) selResult {
 	r := n.computeSelector(targets)
 	r.matched = filterMatching(n.classes, r.sel)
 	r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
-	n.selCache[ck] = r
-	return r
+	n.selCache[ck] = &r
+	return &r
 }
 
 // classSelector is exactSelector for one class, the common case, cached
@@ -236,9 +236,9 @@ func filterMatching(cs []*class, s selector) []*class {
 // peerSelectors returns selectors matching exactly the given classes of
 // one namespace: one per workload, falling back to one per class where a
 // workload's selector would also match unobserved classes.
-func (n *nsIndex) peerSelectors(cs []*class) []selResult {
+func (n *nsIndex) peerSelectors(cs []*class) []*selResult {
 	if len(cs) == 1 {
-		return []selResult{n.exactSelector(cs)}
+		return []*selResult{n.exactSelector(cs)}
 	}
 	byWl := map[*workload][]*class{}
 	var order []*workload
@@ -248,7 +248,7 @@ func (n *nsIndex) peerSelectors(cs []*class) []selResult {
 		}
 		byWl[c.wl] = append(byWl[c.wl], c)
 	}
-	var out []selResult
+	var out []*selResult
 	for _, wl := range order {
 		group := byWl[wl]
 		r := n.exactSelector(group)
@@ -261,8 +261,8 @@ func (n *nsIndex) peerSelectors(cs []*class) []selResult {
 		}
 	}
 	if len(out) > 1 {
-		slices.SortFunc(out, func(a, b selResult) int { return strings.Compare(a.text, b.text) })
-		out = slices.CompactFunc(out, func(a, b selResult) bool { return a.text == b.text })
+		slices.SortFunc(out, func(a, b *selResult) int { return strings.Compare(a.text, b.text) })
+		out = slices.CompactFunc(out, func(a, b *selResult) bool { return a.text == b.text })
 	}
 	return out
 }
