@@ -104,6 +104,7 @@ type nsAcc struct {
 	dns     dirAcc // namespace-wide: DNS servers used
 	queries map[string]bool
 	st      stats
+	pc      portRuleCache
 }
 
 func (a *nsAcc) wl(w *workload) *wlAcc {

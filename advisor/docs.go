@@ -73,6 +73,7 @@ func withDefaultDeny(p *policy.Policy, ingress, egress bool) *policy.Policy {
 type docBuilder struct {
 	p     *policy.Policy
 	expls []Explanation
+	pc    portRuleCache // optional
 }
 
 func (d *docBuilder) ingress(specs []ruleSpec) {
@@ -80,9 +81,9 @@ func (d *docBuilder) ingress(specs []ruleSpec) {
 	d.expls = slices.Grow(d.expls, len(specs))
 	for i := range specs {
 		s := &specs[i]
-		for _, r := range s.ingressRules() {
-			idx := len(d.p.Spec.Ingress)
-			d.p.Spec.Ingress = append(d.p.Spec.Ingress, r)
+		start := len(d.p.Spec.Ingress)
+		d.p.Spec.Ingress = s.appendIngressRules(d.p.Spec.Ingress, d.pc)
+		for idx := start; idx < len(d.p.Spec.Ingress); idx++ {
 			d.evidence("ingress", idx, "from ", s)
 		}
 	}
@@ -93,9 +94,9 @@ func (d *docBuilder) egress(specs []ruleSpec) {
 	d.expls = slices.Grow(d.expls, len(specs))
 	for i := range specs {
 		s := &specs[i]
-		for _, r := range s.egressRules() {
-			idx := len(d.p.Spec.Egress)
-			d.p.Spec.Egress = append(d.p.Spec.Egress, r)
+		start := len(d.p.Spec.Egress)
+		d.p.Spec.Egress = s.appendEgressRules(d.p.Spec.Egress, d.pc)
+		for idx := start; idx < len(d.p.Spec.Egress); idx++ {
 			d.evidence("egress", idx, "to ", s)
 		}
 	}
@@ -114,9 +115,42 @@ func (d *docBuilder) evidence(dir string, idx int, prefix string, s *ruleSpec) {
 	b = append(b, ": "...)
 	b = s.st.appendText(b)
 	text := string(b)
+	key, rule := ruleNames(dir, idx)
+	d.p.Metadata.Annotations[key] = text
+	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: rule, Text: text})
+}
+
+// ruleNameTable holds the annotation keys and rule names of the first
+// rules of each direction, shared by every document instead of built per
+// rule. Read-only after init.
+var ruleNameTable = func() (t [2][256][2]string) {
+	for d, dir := range []string{"ingress", "egress"} {
+		for i := range t[d] {
+			t[d][i] = newRuleNames(dir, i)
+		}
+	}
+	return t
+}()
+
+func newRuleNames(dir string, idx int) [2]string {
 	n := strconv.Itoa(idx)
-	d.p.Metadata.Annotations[annotationRulePrefx+dir+"."+n] = text
-	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: dir + "[" + n + "]", Text: text})
+	return [2]string{annotationRulePrefx + dir + "." + n, dir + "[" + n + "]"}
+}
+
+// ruleNames returns the annotation key and explanation name of rule idx.
+func ruleNames(dir string, idx int) (key, rule string) {
+	d := -1
+	switch dir {
+	case "ingress":
+		d = 0
+	case "egress":
+		d = 1
+	}
+	if d >= 0 && idx < len(ruleNameTable[d]) {
+		return ruleNameTable[d][idx][0], ruleNameTable[d][idx][1]
+	}
+	r := newRuleNames(dir, idx)
+	return r[0], r[1]
 }
 
 // denyRest closes a direction without observed traffic: Cilium's

@@ -163,7 +163,7 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 
 	// Platform: probes from the node, the API server.
 	if len(w.host.peers)+len(w.apiserv.peers) > 0 {
-		d := &docBuilder{p: newPolicy(ns, "posture-"+wl.name+"-platform", KindPlatform, wl.name)}
+		d := &docBuilder{p: newPolicy(ns, "posture-"+wl.name+"-platform", KindPlatform, wl.name), pc: a.pc}
 		d.p.Spec.EndpointSelector = &sel
 		hostSpecs := b.specs(specInput{ns: ns, d: &w.host})
 		apiSpecs := b.specs(specInput{ns: ns, d: &w.apiserv})
@@ -198,7 +198,7 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 		if hasKind(outSpecs, peerFQDN) {
 			outSpecs = append(outSpecs, b.pairingSpecs(a, w, outSpecs, l7, dnsSpecs)...)
 		}
-		d := &docBuilder{p: newPolicy(ns, "posture-"+wl.name, KindNarrow, wl.name)}
+		d := &docBuilder{p: newPolicy(ns, "posture-"+wl.name, KindNarrow, wl.name), pc: a.pc}
 		d.p.Spec.EndpointSelector = &sel
 		d.ingress(inSpecs)
 		d.egress(outSpecs)

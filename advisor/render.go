@@ -2,12 +2,13 @@ package advisor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/posture-dev/posture/policy"
 )
 
 // toPorts renders the spec's ports; L7 ports get a port rule of their own.
-func (r *ruleSpec) toPorts() (prs []policy.PortRule, icmps []policy.ICMPRule) {
+func (r *ruleSpec) toPorts(pc portRuleCache) (prs []policy.PortRule, icmps []policy.ICMPRule) {
 	if anyPort(r.ports) {
 		return nil, nil
 	}
@@ -25,7 +26,7 @@ func (r *ruleSpec) toPorts() (prs []policy.PortRule, icmps []policy.ICMPRule) {
 			prs = append(prs, pr)
 		}
 	} else {
-		prs = portRules(plain)
+		prs = pc.portRules(plain)
 	}
 	for _, pk := range l4 {
 		if h := r.http[pk]; h != nil {
@@ -38,9 +39,9 @@ func (r *ruleSpec) toPorts() (prs []policy.PortRule, icmps []policy.ICMPRule) {
 	return prs, icmpRules(icmp)
 }
 
-// ingressRules renders the spec as ingress rules (two when it has both L4
+// appendIngressRules appends the spec as ingress rules (two when it has both L4
 // ports and ICMP types, which Cilium keeps in separate rules).
-func (r *ruleSpec) ingressRules() []policy.IngressRule {
+func (r *ruleSpec) appendIngressRules(out []policy.IngressRule, pc portRuleCache) []policy.IngressRule {
 	var c policy.IngressCommonRule
 	switch r.kind {
 	case peerPod:
@@ -50,10 +51,9 @@ func (r *ruleSpec) ingressRules() []policy.IngressRule {
 	case peerCIDR:
 		c.FromCIDRSet = r.cidrs
 	default:
-		return nil
+		return out
 	}
-	prs, icmps := r.toPorts()
-	var out []policy.IngressRule
+	prs, icmps := r.toPorts(pc)
 	if len(prs) > 0 || len(icmps) == 0 {
 		out = append(out, policy.IngressRule{IngressCommonRule: c, ToPorts: prs})
 	}
@@ -63,8 +63,8 @@ func (r *ruleSpec) ingressRules() []policy.IngressRule {
 	return out
 }
 
-// egressRules renders the spec as egress rules.
-func (r *ruleSpec) egressRules() []policy.EgressRule {
+// appendEgressRules appends the spec as egress rules.
+func (r *ruleSpec) appendEgressRules(out []policy.EgressRule, pc portRuleCache) []policy.EgressRule {
 	var c policy.EgressCommonRule
 	var fq []policy.FQDNSelector
 	switch r.kind {
@@ -77,10 +77,9 @@ func (r *ruleSpec) egressRules() []policy.EgressRule {
 	case peerFQDN:
 		fq = r.fqdns
 	default:
-		return nil
+		return out
 	}
-	prs, icmps := r.toPorts()
-	var out []policy.EgressRule
+	prs, icmps := r.toPorts(pc)
 	if len(prs) > 0 || len(icmps) == 0 {
 		out = append(out, policy.EgressRule{EgressCommonRule: c, ToFQDNs: fq, ToPorts: prs})
 	}
@@ -88,4 +87,24 @@ func (r *ruleSpec) egressRules() []policy.EgressRule {
 		out = append(out, policy.EgressRule{EgressCommonRule: c, ToFQDNs: fq, ICMPs: icmps})
 	}
 	return out
+}
+
+// portRuleCache shares the rendered toPorts of plain L4 port sets within
+// one namespace: workloads serve few ports, so most rules repeat a handful
+// of port sets, and documents are read-only. A nil cache renders afresh.
+type portRuleCache map[string][]policy.PortRule
+
+func (pc portRuleCache) portRules(ports []portKey) []policy.PortRule {
+	if pc == nil {
+		return portRules(ports)
+	}
+	var buf [64]byte
+	k := appendPortSig(buf[:0], ports)
+	if prs, ok := pc[string(k)]; ok {
+		return prs
+	}
+	// Clipped so that a caller appending (L7 port rules) copies it.
+	prs := slices.Clip(portRules(ports))
+	pc[string(k)] = prs
+	return prs
 }

@@ -176,7 +176,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 			var rb resolveBufs
 			for i := range next {
 				ns := nss[i]
-				acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}}
+				acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}, pc: portRuleCache{}}
 				for _, ei := range nsEdges[ns] {
 					if legit[ei] {
 						b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
