@@ -193,10 +193,22 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSp
 		for i, pa := range g.peers {
 			cls[i] = pa.p.cls
 		}
-		if len(cls) > 1 {
-			slices.SortStableFunc(cls, func(x, y *class) int { return strings.Compare(x.ns, y.ns) })
-		}
 		r := ruleSpec{kind: peerPod, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
+		if len(cls) == 1 {
+			// One peer class, the common case: its selector, text and
+			// matched ids are shared by every rule naming it.
+			sr := b.ix.ns[cls[0].ns].classSelector(cls[0])
+			if cls[0].ns != in.ns {
+				r.sels, r.peerText = sr.remoteOne, sr.remoteText
+			} else {
+				r.sels, r.peerText = sr.localOne, sr.text
+			}
+			r.allowed = sr.matchedIDs
+			b.addHTTP(&r, g.peers, in.l7 && in.l7Peers)
+			out = append(out, r)
+			continue
+		}
+		slices.SortStableFunc(cls, func(x, y *class) int { return strings.Compare(x.ns, y.ns) })
 		var texts []string
 		for start := 0; start < len(cls); {
 			end := start + 1

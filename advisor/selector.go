@@ -74,6 +74,12 @@ type selResult struct {
 	// rule naming this peer shares them: documents are read-only.
 	local, remote policy.EndpointSelector
 	text          string // sel.String()
+	// For rules naming only this selector (single-class results): the
+	// one-element selector lists (clipped: appending copies), the peer
+	// text from another namespace, and the ids of the matched classes.
+	localOne, remoteOne []policy.EndpointSelector
+	remoteText          string
+	matchedIDs          []string
 }
 
 // exactSelector finds a small selector matching every target class and, if
@@ -112,6 +118,13 @@ func (n *nsIndex) classSelector(c *class) *selResult {
 		r := n.computeSelector([]*class{c})
 		r.matched = filterMatching(n.classes, r.sel)
 		r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
+		r.localOne = []policy.EndpointSelector{r.local}
+		r.remoteOne = []policy.EndpointSelector{r.remote}
+		r.remoteText = n.name + ":" + r.text
+		r.matchedIDs = make([]string, len(r.matched))
+		for i, m := range r.matched {
+			r.matchedIDs[i] = m.id
+		}
 		c.sel = &r
 	}
 	return c.sel
