@@ -137,15 +137,18 @@ const (
 )
 
 // IngressCommonRule holds the peer selectors shared by ingress allow and
-// deny rules.
+// deny rules. The peer lists are omitzero, not omitempty: in Cilium an
+// explicitly empty list selects nothing, while an absent one lets a rule
+// with toPorts match every peer, so writing a policy out must keep the
+// difference.
 type IngressCommonRule struct {
-	FromEndpoints []EndpointSelector `json:"fromEndpoints,omitempty"`
+	FromEndpoints []EndpointSelector `json:"fromEndpoints,omitzero"`
 	FromRequires  []EndpointSelector `json:"fromRequires,omitempty"`
-	FromCIDR      []string           `json:"fromCIDR,omitempty"`
-	FromCIDRSet   []CIDRRule         `json:"fromCIDRSet,omitempty"`
-	FromEntities  []string           `json:"fromEntities,omitempty"`
+	FromCIDR      []string           `json:"fromCIDR,omitzero"`
+	FromCIDRSet   []CIDRRule         `json:"fromCIDRSet,omitzero"`
+	FromEntities  []string           `json:"fromEntities,omitzero"`
 	FromGroups    []json.RawMessage  `json:"fromGroups,omitempty"`
-	FromNodes     []EndpointSelector `json:"fromNodes,omitempty"`
+	FromNodes     []EndpointSelector `json:"fromNodes,omitzero"`
 }
 
 // IngressRule allows traffic into the selected endpoints.
@@ -166,14 +169,14 @@ type IngressDenyRule struct {
 // EgressCommonRule holds the peer selectors shared by egress allow and deny
 // rules.
 type EgressCommonRule struct {
-	ToEndpoints []EndpointSelector `json:"toEndpoints,omitempty"`
+	ToEndpoints []EndpointSelector `json:"toEndpoints,omitzero"`
 	ToRequires  []EndpointSelector `json:"toRequires,omitempty"`
-	ToCIDR      []string           `json:"toCIDR,omitempty"`
-	ToCIDRSet   []CIDRRule         `json:"toCIDRSet,omitempty"`
-	ToEntities  []string           `json:"toEntities,omitempty"`
+	ToCIDR      []string           `json:"toCIDR,omitzero"`
+	ToCIDRSet   []CIDRRule         `json:"toCIDRSet,omitzero"`
+	ToEntities  []string           `json:"toEntities,omitzero"`
 	ToServices  []Service          `json:"toServices,omitempty"`
 	ToGroups    []json.RawMessage  `json:"toGroups,omitempty"`
-	ToNodes     []EndpointSelector `json:"toNodes,omitempty"`
+	ToNodes     []EndpointSelector `json:"toNodes,omitzero"`
 }
 
 // EgressRule allows traffic out of the selected endpoints.
