@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/posture-dev/posture/cli/cmdutil"
+	clirollout "github.com/posture-dev/posture/cli/rollout"
 	"github.com/posture-dev/posture/reports"
 	"github.com/posture-dev/posture/rollout"
 )
@@ -27,7 +28,7 @@ type options struct {
 	brief     bool
 	width     int
 	output    *cmdutil.Output
-	cluster   cluster
+	cluster   clirollout.Cluster
 }
 
 // New returns the report command.
@@ -74,7 +75,7 @@ self-contained file with charts; needs --out or a redirect).`,
 	f.BoolVar(&o.brief, "brief", false, "table and markdown: only the cluster summary and the namespace overview")
 	f.IntVar(&o.width, "width", 0, "table: fit to this many columns (default: the terminal's width; unlimited when not a terminal)")
 	o.output.Register(cmd)
-	o.cluster.register(cmd)
+	o.cluster.Register(cmd.Flags())
 	for _, f := range []string{"kubeconfig", "context", "flows", "policies", "now"} {
 		cmd.MarkFlagsMutuallyExclusive("status", f)
 	}
@@ -119,7 +120,11 @@ func run(ctx context.Context, s cmdutil.Streams, o *options) error {
 func loadStatus(ctx context.Context, s cmdutil.Streams, o *options) (*rollout.Status, error) {
 	switch o.status {
 	case "":
-		return o.cluster.compute(ctx, s, o.namespace)
+		st, err := o.cluster.Status(ctx, s, o.namespace)
+		if err != nil {
+			return nil, fmt.Errorf("no rollout status to report on: pass --status FILE, or a cluster (%w)", err)
+		}
+		return st, nil
 	case "-":
 		return reports.ReadStatus("stdin", s.In)
 	}

@@ -59,32 +59,7 @@ func statusCmd(s cmdutil.Streams, c *common) *cobra.Command {
 		Short: "Show each namespace's stage, gates, coverage and would-deny flows",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			dc, _, err := c.client()
-			if err != nil {
-				return err
-			}
-			in, err := c.load(ctx, s, false)
-			if err != nil {
-				return err
-			}
-			g, err := c.gates()
-			if err != nil {
-				return err
-			}
-			clock, err := c.clock()
-			if err != nil {
-				return err
-			}
-			opts := rollout.StatusOptions{Evidence: in.evidenceOrNil(), Gates: g, Now: clock().UTC(),
-				Plans: func(ns string) (*rollout.NamespacePlan, error) { return in.plans[ns], nil }}
-			for ns := range in.plans {
-				opts.PlanNamespaces = append(opts.PlanNamespaces, ns)
-			}
-			if c.namespace != "" {
-				opts.Namespaces = []string{c.namespace}
-			}
-			st, err := rollout.ComputeStatus(ctx, dc, opts)
+			st, err := c.Status(cmd.Context(), s, c.namespace)
 			if err != nil {
 				return err
 			}
@@ -199,7 +174,7 @@ func prepare(ctx context.Context, s cmdutil.Streams, c *common, f *stepFlags) (*
 	if err != nil {
 		return nil, req, err
 	}
-	in, err := c.load(ctx, s, true)
+	in, err := c.load(ctx, s, c.namespace, true)
 	if err != nil {
 		return nil, req, err
 	}

@@ -46,23 +46,15 @@ func serveCmd(s cmdutil.Streams, c *common) *cobra.Command {
 				mu.Lock()
 				defer mu.Unlock()
 				if in == nil || time.Since(loaded) > refresh {
-					fresh, err := c.load(ctx, s, false)
+					fresh, err := c.load(ctx, s, c.namespace, false)
 					if err != nil {
 						return nil, err
 					}
 					in, loaded = fresh, time.Now()
 				}
-				opts := rollout.StatusOptions{Evidence: in.evidenceOrNil(), Gates: g,
-					Plans: func(ns string) (*rollout.NamespacePlan, error) { return in.plans[ns], nil }}
-				for ns := range in.plans {
-					opts.PlanNamespaces = append(opts.PlanNamespaces, ns)
-				}
-				if c.namespace != "" {
-					opts.Namespaces = []string{c.namespace}
-				}
 				sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
-				return rollout.ComputeStatus(sctx, dc, opts)
+				return rollout.ComputeStatus(sctx, dc, in.statusOptions(g, time.Time{}, c.namespace))
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(reports.NewCollector(status))
