@@ -107,7 +107,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	legit := make([]bool, len(edges))
 	b.ends = make([]edgeEnds, len(edges))
 	nsEdges := map[string][]int32{}
-	obs := &observer{pairs: map[pairKey]struct{}{}}
+	obs := &observer{}
 	var rb resolveBufs
 	for i := range edges {
 		e := &edges[i]
@@ -150,9 +150,6 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 		}
 		obs.edges++
 		obs.flows += e.Flows
-		for _, d := range dsts {
-			obs.pairs[pairKey{srcs[0].id(), d.id(), pk}] = struct{}{}
-		}
 	}
 	nss := make([]string, 0, len(b.proposed))
 	for ns := range b.proposed {
@@ -167,6 +164,8 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	// stays in order, and drop each namespace's accumulators when done.
 	p.Namespaces = make([]NamespaceProposal, len(nss))
 	errs := make([]error, len(nss))
+	obs.nsPairs = make([]int, len(nss))
+	owned := make([]int, len(nss))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(nss)) {
@@ -186,6 +185,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 				}
 				p.Namespaces[i] = b.namespaceProposal(acc)
 				errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb)
+				obs.nsPairs[i], owned[i] = b.observedPairs(ns, edges, nsEdges[ns], legit, &rb)
 			}
 		}()
 	}
@@ -194,6 +194,9 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	}
 	close(next)
 	wg.Wait()
+	for _, n := range owned {
+		obs.pairs += n
+	}
 	if err := errors.Join(errs...); err != nil {
 		return p, err
 	}

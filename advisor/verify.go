@@ -186,17 +186,60 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 	return nil
 }
 
-// observe records the edges touching proposed namespaces for the global
-// totals and observed pairs.
+// observer holds the global totals of the edges touching proposed
+// namespaces and the distinct observed pairs, counted per namespace.
 type observer struct {
 	edges int
 	flows uint64
-	pairs map[pairKey]struct{}
+	pairs int
+	// nsPairs are, per namespace in proposal order, the observed pairs
+	// with an end in it (a pair within it counted once).
+	nsPairs []int
 }
 
 type pairKey struct {
 	src, dst string
 	pk       portKey
+}
+
+// observedPairs counts the distinct (source, destination, port) pairs of
+// the allowed edges filed under ns: those with an end in ns (nsCount), and
+// those ns owns in the global count (owned: the source's namespace when
+// the source is a proposed pod, else the destination's), so that summing
+// owned over namespaces counts every pair once. One namespace's set at a
+// time stays small where one global set would hold every pair.
+func (b *builder) observedPairs(ns string, edges []flow.Edge, idx []int32, legit []bool, rb *resolveBufs) (nsCount, owned int) {
+	seen := make(map[pairKey]struct{}, len(idx))
+	for _, ei := range idx {
+		if !legit[ei] {
+			continue
+		}
+		e := &edges[ei]
+		srcs, dsts := rb.resolveCached(b.ix, e, b.ends[ei])
+		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
+			continue
+		}
+		pk := edgePort(e)
+		srcID := srcs[0].id()
+		s := b.ix.byID[srcID]
+		srcProposed := s != nil && b.proposed[s.ns]
+		for _, dp := range dsts {
+			k := pairKey{srcID, dp.id(), pk}
+			if _, ok := seen[k]; ok {
+				continue
+			}
+			seen[k] = struct{}{}
+			d := b.ix.byID[k.dst]
+			dstHere := d != nil && d.ns == ns && (s == nil || s.ns != d.ns)
+			if srcProposed && s.ns == ns || dstHere {
+				nsCount++
+			}
+			if srcProposed && s.ns == ns || !srcProposed && d != nil && d.ns == ns {
+				owned++
+			}
+		}
+	}
+	return nsCount, owned
 }
 
 // finish fills the global verification and least privilege once every
@@ -206,22 +249,12 @@ func (b *builder) finish(p *Proposal, obs *observer) error {
 	p.Verification.Checked = true
 	p.Verification.Edges = obs.edges
 	p.Verification.Flows = obs.flows
-	p.Verification.ObservedPairs = len(obs.pairs)
-	nsObserved := map[string]int{}
-	for k := range obs.pairs {
-		s, d := b.ix.byID[k.src], b.ix.byID[k.dst]
-		if s != nil && b.proposed[s.ns] {
-			nsObserved[s.ns]++
-		}
-		if d != nil && b.proposed[d.ns] && (s == nil || s.ns != d.ns) {
-			nsObserved[d.ns]++
-		}
-	}
+	p.Verification.ObservedPairs = obs.pairs
 	for i := range p.Namespaces {
 		np := &p.Namespaces[i]
 		p.Verification.Checked = p.Verification.Checked && np.Verification.Checked
 		p.Verification.Breakage = append(p.Verification.Breakage, np.Verification.Breakage...)
-		np.Verification.ObservedPairs = nsObserved[np.Namespace]
+		np.Verification.ObservedPairs = obs.nsPairs[i]
 		np.Verification.AllowedPairs = b.allowedPairs(np.Namespace)
 		p.Verification.AllowedPairs += np.Verification.AllowedPairs
 	}
