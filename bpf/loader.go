@@ -19,6 +19,7 @@ import (
 // Generated types under stable names for the recorder and tests.
 type (
 	FlowKey     = postureFlowKey
+	FlowKey4    = postureFlowKey4
 	FlowValue   = postureFlowValue
 	FlowEvent   = postureFlowEvent
 	DNSEvent    = postureDnsEvent
@@ -78,6 +79,7 @@ func Load(opts Options) (*Objects, error) {
 	}
 	if opts.FlowEntries > 0 {
 		spec.Maps["posture_flows"].MaxEntries = opts.FlowEntries
+		spec.Maps["posture_flows4"].MaxEntries = opts.FlowEntries
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinPath == "" {
@@ -101,7 +103,64 @@ func Load(opts Options) (*Objects, error) {
 		}
 		return nil, fmt.Errorf("loading objects: %w", err)
 	}
+	if opts.PinPath != "" {
+		if err := o.migrateV4(); err != nil {
+			o.Close()
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// migrateV4 moves IPv4 flows pinned by a version that kept them in
+// posture_flows into posture_flows4, where the program now counts them,
+// so an upgrade neither restarts their counts nor reports them twice.
+func (o *Objects) migrateV4() error {
+	var (
+		k    FlowKey
+		v    FlowValue
+		keys []FlowKey
+		vals []FlowValue
+	)
+	it := o.objs.PostureFlows.Iterate()
+	for it.Next(&k, &v) {
+		if isV4Mapped(k.AddrA) && isV4Mapped(k.AddrB) {
+			keys, vals = append(keys, k), append(vals, v)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading pinned flow map: %w", err)
+	}
+	for i := range keys {
+		if err := o.objs.PostureFlows4.Update(key4(&keys[i]), &vals[i], ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			return fmt.Errorf("moving pinned IPv4 flows: %w", err)
+		}
+		if err := o.objs.PostureFlows.Delete(&keys[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("moving pinned IPv4 flows: %w", err)
+		}
+	}
+	return nil
+}
+
+func isV4Mapped(a [16]byte) bool {
+	return a[10] == 0xff && a[11] == 0xff && [10]byte(a[:10]) == [10]byte{}
+}
+
+func key4(k *FlowKey) *FlowKey4 {
+	return &FlowKey4{
+		AddrA: [4]uint8(k.AddrA[12:]), AddrB: [4]uint8(k.AddrB[12:]),
+		PortA: k.PortA, PortB: k.PortB, Proto: k.Proto, Dir: k.Dir,
+	}
+}
+
+// key16 turns an IPv4 key into the IPv4-mapped form of FlowKey, the
+// form ring-buffer events carry.
+func key16(k4 *FlowKey4, k *FlowKey) {
+	*k = FlowKey{PortA: k4.PortA, PortB: k4.PortB, Proto: k4.Proto, Dir: k4.Dir}
+	k.AddrA[10], k.AddrA[11] = 0xff, 0xff
+	k.AddrB[10], k.AddrB[11] = 0xff, 0xff
+	copy(k.AddrA[12:], k4.AddrA[:])
+	copy(k.AddrB[12:], k4.AddrB[:])
 }
 
 // Close releases programs and maps (pinned maps stay pinned).
@@ -130,8 +189,11 @@ func (o *Objects) ToPod() *ebpf.Program { return o.objs.ToPod }
 // Empty does nothing; the benchmark baseline.
 func (o *Objects) Empty() *ebpf.Program { return o.objs.Empty }
 
-// Flows is the per-flow aggregate map (FlowKey -> FlowValue).
-func (o *Objects) Flows() *ebpf.Map { return o.objs.PostureFlows }
+// FlowCapacity is how many flows the maps hold (IPv4 and IPv6 each have
+// a map of their own); read them with ReadFlows.
+func (o *Objects) FlowCapacity() uint32 {
+	return o.objs.PostureFlows.MaxEntries() + o.objs.PostureFlows4.MaxEntries()
+}
 
 // Events is the new-flow ring buffer (FlowEvent records).
 func (o *Objects) Events() *ebpf.Map { return o.objs.Events }
@@ -277,16 +339,27 @@ func (o *Objects) SetClock(ns uint64) error {
 	return o.objs.ClockNs.Set(ns)
 }
 
-// ReadFlows calls fn for every entry of the flow map, reading in batches
-// (one system call per 4096 entries instead of two per entry) where the
-// kernel supports it.
+// ReadFlows calls fn for every entry of the flow maps, IPv4 keys in their
+// IPv4-mapped FlowKey form, reading in batches (one system call per 4096
+// entries instead of two per entry) where the kernel supports it.
 func (o *Objects) ReadFlows(fn func(*FlowKey, *FlowValue)) error {
+	if err := readMap(o.objs.PostureFlows, fn); err != nil {
+		return err
+	}
+	var k FlowKey
+	return readMap(o.objs.PostureFlows4, func(k4 *FlowKey4, v *FlowValue) {
+		key16(k4, &k)
+		fn(&k, v)
+	})
+}
+
+func readMap[K any](m *ebpf.Map, fn func(*K, *FlowValue)) error {
 	const batch = 4096
-	keys := make([]FlowKey, batch)
+	keys := make([]K, batch)
 	vals := make([]FlowValue, batch)
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := o.objs.PostureFlows.BatchLookup(&cursor, keys, vals, nil)
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
 		for i := range n {
 			fn(&keys[i], &vals[i])
 		}
@@ -301,10 +374,10 @@ func (o *Objects) ReadFlows(fn func(*FlowKey, *FlowValue)) error {
 		}
 	}
 	var (
-		k FlowKey
+		k K
 		v FlowValue
 	)
-	it := o.objs.PostureFlows.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		fn(&k, &v)
 	}

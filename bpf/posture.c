@@ -41,6 +41,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } posture_flows SEC(".maps");
 
+/* IPv4 flows (struct flow_key4); posture_flows keeps the others. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct flow_key4);
+	__type(value, struct flow_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_flows4 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
@@ -128,6 +137,7 @@ struct pkt {
 	__u8 tcp_flags;
 	__u8 looks_like_reply; /* SYN+ACK, echo reply: oriented as a response */
 	__u8 midstream_guess;  /* no handshake seen: orientation is a guess */
+	__u8 v4;               /* addresses are IPv4-mapped: posture_flows4 */
 };
 
 static __always_inline void stat_inc(__u32 idx)
@@ -297,6 +307,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p)
 		}
 		map_v4(p->saddr, ip->saddr);
 		map_v4(p->daddr, ip->daddr);
+		p->v4 = 1;
 		p->proto = ip->proto;
 		off += ihl;
 		if (p->proto == IPPROTO_IGMP)
@@ -453,8 +464,33 @@ static __always_inline void announce(const struct flow_key *k, const struct flow
 	bpf_ringbuf_submit(ev, rb_flags(&events));
 }
 
+/* One call site per map: were clang to merge the two calls into one with
+ * the map chosen by a register, the verifier could no longer inline the
+ * lookup; the empty asm after one of them keeps them apart. */
+static __always_inline struct flow_value *flow_lookup(const struct flow_key *k,
+						      const struct flow_key4 *k4, int v4)
+{
+	if (v4) {
+		struct flow_value *e = bpf_map_lookup_elem(&posture_flows4, k4);
+		asm volatile("" : "+r"(e));
+		return e;
+	}
+	return bpf_map_lookup_elem(&posture_flows, k);
+}
+
+static __always_inline long flow_create(const struct flow_key *k, const struct flow_key4 *k4,
+					int v4, const struct flow_value *v)
+{
+	if (v4) {
+		long err = bpf_map_update_elem(&posture_flows4, k4, v, BPF_NOEXIST);
+		asm volatile("" : "+r"(err));
+		return err;
+	}
+	return bpf_map_update_elem(&posture_flows, k, v, BPF_NOEXIST);
+}
+
 static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struct flow_key *k,
-				     int pkt_is_a, __u64 now, __u64 segs)
+				     struct flow_key4 *k4, int pkt_is_a, __u64 now, __u64 segs)
 {
 	/* The initiator is the packet's sender unless the packet looks like a
 	 * response (SYN+ACK, echo reply), or no handshake was seen and the
@@ -496,9 +532,9 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 	else
 		v.verdict = shadow_verdict(v.dst_identity, v.src_identity, DIR_INGRESS, p->proto, rport);
 
-	if (bpf_map_update_elem(&posture_flows, k, &v, BPF_NOEXIST) != 0) {
+	if (flow_create(k, k4, p->v4, &v) != 0) {
 		/* another CPU created it first: count there */
-		struct flow_value *e = bpf_map_lookup_elem(&posture_flows, k);
+		struct flow_value *e = flow_lookup(k, k4, p->v4);
 		if (!e) {
 			stat_inc(STAT_FLOW_UPDATE_FAILED);
 			return;
@@ -545,9 +581,19 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
 	}
 	k.proto = p.proto;
 	k.pad[0] = k.pad[1] = 0;
+	struct flow_key4 k4;
+	if (p.v4) {
+		__builtin_memcpy(k4.addr_a, k.addr_a + 12, 4);
+		__builtin_memcpy(k4.addr_b, k.addr_b + 12, 4);
+		k4.port_a = k.port_a;
+		k4.port_b = k.port_b;
+		k4.proto = k.proto;
+		k4.dir = k.dir;
+		k4.pad[0] = k4.pad[1] = 0;
+	}
 
 	__u64 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
-	struct flow_value *e = bpf_map_lookup_elem(&posture_flows, &k);
+	struct flow_value *e = flow_lookup(&k, &k4, p.v4);
 	if (e) {
 		__u64 now = clock_ns;
 		if (!now)
@@ -576,7 +622,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
 		if (e->last_ns < now)
 			e->last_ns = now;
 	} else {
-		new_flow(skb, &p, &k, pkt_is_a, bpf_ktime_get_coarse_ns(), segs);
+		new_flow(skb, &p, &k, &k4, pkt_is_a, bpf_ktime_get_coarse_ns(), segs);
 	}
 
 	if (dir == DIR_INGRESS && p.sport == bpf_htons(53) &&

@@ -61,6 +61,17 @@ type postureFlowKey struct {
 	Pad   [2]uint8
 }
 
+type postureFlowKey4 struct {
+	_     structs.HostLayout
+	AddrA [4]uint8
+	AddrB [4]uint8
+	PortA uint16
+	PortB uint16
+	Proto uint8
+	Dir   uint8
+	Pad   [2]uint8
+}
+
 type postureFlowValue struct {
 	_            structs.HostLayout
 	FirstNs      uint64
@@ -139,6 +150,7 @@ const (
 	postureMapEvents          = "events"
 	postureMapFrags           = "frags"
 	postureMapPostureFlows    = "posture_flows"
+	postureMapPostureFlows4   = "posture_flows4"
 	postureMapPostureStats    = "posture_stats"
 	postureMapShadowPolicy    = "shadow_policy"
 	postureMapSubjects        = "subjects"
@@ -203,15 +215,16 @@ type postureProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type postureMapSpecs struct {
-	DnsEvents    *ebpf.MapSpec `ebpf:"dns_events"`
-	Endpoints    *ebpf.MapSpec `ebpf:"endpoints"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Frags        *ebpf.MapSpec `ebpf:"frags"`
-	PostureFlows *ebpf.MapSpec `ebpf:"posture_flows"`
-	PostureStats *ebpf.MapSpec `ebpf:"posture_stats"`
-	ShadowPolicy *ebpf.MapSpec `ebpf:"shadow_policy"`
-	Subjects     *ebpf.MapSpec `ebpf:"subjects"`
-	WorldCidrs   *ebpf.MapSpec `ebpf:"world_cidrs"`
+	DnsEvents     *ebpf.MapSpec `ebpf:"dns_events"`
+	Endpoints     *ebpf.MapSpec `ebpf:"endpoints"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Frags         *ebpf.MapSpec `ebpf:"frags"`
+	PostureFlows  *ebpf.MapSpec `ebpf:"posture_flows"`
+	PostureFlows4 *ebpf.MapSpec `ebpf:"posture_flows4"`
+	PostureStats  *ebpf.MapSpec `ebpf:"posture_stats"`
+	ShadowPolicy  *ebpf.MapSpec `ebpf:"shadow_policy"`
+	Subjects      *ebpf.MapSpec `ebpf:"subjects"`
+	WorldCidrs    *ebpf.MapSpec `ebpf:"world_cidrs"`
 }
 
 // postureVariableSpecs contains global variables before they are loaded into the kernel.
@@ -244,15 +257,16 @@ func (o *postureObjects) Close() error {
 //
 // It can be passed to loadPostureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type postureMaps struct {
-	DnsEvents    *ebpf.Map `ebpf:"dns_events"`
-	Endpoints    *ebpf.Map `ebpf:"endpoints"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Frags        *ebpf.Map `ebpf:"frags"`
-	PostureFlows *ebpf.Map `ebpf:"posture_flows"`
-	PostureStats *ebpf.Map `ebpf:"posture_stats"`
-	ShadowPolicy *ebpf.Map `ebpf:"shadow_policy"`
-	Subjects     *ebpf.Map `ebpf:"subjects"`
-	WorldCidrs   *ebpf.Map `ebpf:"world_cidrs"`
+	DnsEvents     *ebpf.Map `ebpf:"dns_events"`
+	Endpoints     *ebpf.Map `ebpf:"endpoints"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Frags         *ebpf.Map `ebpf:"frags"`
+	PostureFlows  *ebpf.Map `ebpf:"posture_flows"`
+	PostureFlows4 *ebpf.Map `ebpf:"posture_flows4"`
+	PostureStats  *ebpf.Map `ebpf:"posture_stats"`
+	ShadowPolicy  *ebpf.Map `ebpf:"shadow_policy"`
+	Subjects      *ebpf.Map `ebpf:"subjects"`
+	WorldCidrs    *ebpf.Map `ebpf:"world_cidrs"`
 }
 
 func (m *postureMaps) Close() error {
@@ -262,6 +276,7 @@ func (m *postureMaps) Close() error {
 		m.Events,
 		m.Frags,
 		m.PostureFlows,
+		m.PostureFlows4,
 		m.PostureStats,
 		m.ShadowPolicy,
 		m.Subjects,

@@ -59,13 +59,8 @@ type entry struct {
 
 func flows(t testing.TB, o *Objects) []entry {
 	t.Helper()
-	var (
-		k   FlowKey
-		v   FlowValue
-		out []entry
-	)
-	it := o.Flows().Iterate()
-	for it.Next(&k, &v) {
+	var out []entry
+	err := o.ReadFlows(func(k *FlowKey, v *FlowValue) {
 		out = append(out, entry{
 			Conn:       k.Conn(v.InitiatorIsB),
 			PacketsFwd: v.PacketsFwd, PacketsRev: v.PacketsRev, BytesFwd: v.BytesFwd,
@@ -76,8 +71,8 @@ func flows(t testing.TB, o *Objects) []entry {
 		if v.FirstNs == 0 || v.LastNs < v.FirstNs {
 			t.Errorf("flow %+v: bad times first=%d last=%d", k, v.FirstNs, v.LastNs)
 		}
-	}
-	if err := it.Err(); err != nil {
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -196,7 +196,7 @@ func (r *Recorder) scan() ([]observation, error) {
 		}
 	}
 	r.m.FlowMapEntries.Set(float64(len(out)))
-	if capacity := r.objs.Flows().MaxEntries(); uint32(len(out)) > capacity/10*9 {
+	if capacity := r.objs.FlowCapacity(); uint32(len(out)) > capacity/10*9 {
 		// an LRU map this full evicts the oldest flows before an export
 		// can see them: give it more entries or export more often
 		r.log.Warn("flow map nearly full", "entries", len(out), "capacity", capacity)

@@ -51,7 +51,7 @@ func NewMetrics() *Metrics {
 		}),
 		FlowMapSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "posture_agent_flow_map_capacity",
-			Help: "Capacity of the kernel flow map (LRU: the oldest flows are evicted beyond it).",
+			Help: "Capacity of the kernel flow maps, IPv4 and IPv6 together (LRU: the oldest flows are evicted beyond it).",
 		}),
 		Endpoints: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "posture_agent_endpoints",

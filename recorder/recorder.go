@@ -127,7 +127,7 @@ func New(cfg Config) (*Recorder, error) {
 		exported: map[string]flow.Edge{},
 		wake:     make(chan struct{}, 1),
 	}
-	r.m.FlowMapSize.Set(float64(objs.Flows().MaxEntries()))
+	r.m.FlowMapSize.Set(float64(objs.FlowCapacity()))
 	r.facts = &policyFacts{breaks: []uint16{0}}
 	r.tick()
 	return r, nil

@@ -57,6 +57,19 @@ struct flow_key {
 	__u8 pad[2];
 };
 
+/* The same for IPv4 flows, the common case, in a map of their own: a
+ * 16-byte key hashes and compares in less time than the 40-byte one, and
+ * every packet pays for one lookup. */
+struct flow_key4 {
+	__u8 addr_a[4];
+	__u8 addr_b[4];
+	__u16 port_a;
+	__u16 port_b;
+	__u8 proto;
+	__u8 dir;
+	__u8 pad[2];
+};
+
 /* Per-flow aggregate, the source of truth. Counters are updated with
  * atomic adds; flags with plain read-modify-write (a lost race loses a flag
  * bit, never a count). Times are CLOCK_MONOTONIC (coarse) nanoseconds.
