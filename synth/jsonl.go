@@ -3,6 +3,8 @@ package synth
 import (
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	"github.com/posture-dev/posture/flow"
 )
@@ -36,4 +38,31 @@ func WriteEdges(w io.Writer, es []flow.Edge) error {
 		}
 	}
 	return jw.Flush()
+}
+
+// WriteFlowsFile writes flows as posture JSONL to a new file at path.
+func WriteFlowsFile(path string, fs []flow.Flow) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing evidence: %w", err)
+	}
+	if err := WriteFlows(f, fs); err != nil {
+		f.Close()
+		return fmt.Errorf("writing evidence to %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing evidence to %s: %w", path, err)
+	}
+	return nil
+}
+
+// Last is the time of the newest flow: "now" when replaying the evidence.
+func Last(fs []flow.Flow) time.Time {
+	var last time.Time
+	for i := range fs {
+		if fs[i].Time.After(last) {
+			last = fs[i].Time
+		}
+	}
+	return last
 }

@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/posture-dev/posture/synth"
@@ -18,16 +17,8 @@ const demoSeed = 1
 func stepEvidence(_ context.Context, e *env) error {
 	flows := synth.Shop(demoSeed)
 	path := filepath.Join(e.dir, "evidence.jsonl")
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("writing evidence: %w", err)
-	}
-	if err := synth.WriteFlows(f, flows); err != nil {
-		f.Close()
+	if err := synth.WriteFlowsFile(path, flows); err != nil {
 		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing evidence: %w", err)
 	}
 	e.evidence = path
 	fmt.Fprintf(e.s.Out, "wrote %d flows over %d days (namespaces %v) to %s\n", len(flows), synth.Days, synth.Namespaces(), path)

@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,20 +35,10 @@ func TestReportComputesFromCluster(t *testing.T) {
 	}
 	flows := synth.Shop(1)
 	evidencePath := filepath.Join(t.TempDir(), "evidence.jsonl")
-	f, err := os.Create(evidencePath)
-	if err != nil {
+	if err := synth.WriteFlowsFile(evidencePath, flows); err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.WriteFlows(f, flows); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	var last time.Time
-	for _, fl := range flows {
-		if fl.Time.After(last) {
-			last = fl.Time
-		}
-	}
+	last := synth.Last(flows)
 
 	out, errs, err := execute(t, "--kubeconfig", kubeconfig, "--flows", evidencePath, "-n", "shop", "--now", last.UTC().Format(time.RFC3339), "-o", "json")
 	if err != nil {

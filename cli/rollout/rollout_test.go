@@ -47,20 +47,10 @@ func TestCommandsAgainstAPIServer(t *testing.T) {
 	}
 	flows := synth.Shop(1)
 	evPath := filepath.Join(dir, "flows.jsonl")
-	f, err := os.Create(evPath)
-	if err != nil {
+	if err := synth.WriteFlowsFile(evPath, flows); err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.WriteFlows(f, flows); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	var last time.Time
-	for _, fl := range flows {
-		if fl.Time.After(last) {
-			last = fl.Time
-		}
-	}
+	last := synth.Last(flows)
 	dc, _ := dynamic.NewForConfig(env.Config)
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop"}}}
 	if _, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {

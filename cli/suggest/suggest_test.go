@@ -26,14 +26,9 @@ func run(t *testing.T, stdin string, args ...string) (stdout, stderr string, err
 func shopEvidence(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "evidence.jsonl")
-	f, err := os.Create(path)
-	if err != nil {
+	if err := synth.WriteFlowsFile(path, synth.Shop(3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.WriteFlows(f, synth.Shop(3)); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	return path
 }
 
