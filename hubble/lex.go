@@ -117,25 +117,7 @@ func (l *lexer) literal(s string) {
 
 // object starts reading an object; false for null (or on error). Read its
 // keys with key until it returns false.
-func (l *lexer) object() bool {
-	switch c := l.peek(); c {
-	case '{':
-		if l.depth >= maxDepth {
-			l.fail("nested too deeply")
-			return false
-		}
-		l.i++
-		l.path[l.depth] = [2]int32{-1, -1}
-		l.depth++
-		return true
-	case 'n':
-		l.literal("null")
-		return false
-	default:
-		l.fail("want object, got %s", kindOf(c))
-		return false
-	}
-}
+func (l *lexer) object() bool { return l.open('{', "object") }
 
 // key returns the next key of the current object (positioned after its
 // colon), or false at the closing brace.
@@ -180,9 +162,12 @@ func (l *lexer) key() ([]byte, bool) {
 
 // array starts reading an array; false for null. Call more before each
 // element.
-func (l *lexer) array() bool {
+func (l *lexer) array() bool { return l.open('[', "array") }
+
+// open enters an object or array opened by bracket; null reads as absent.
+func (l *lexer) open(bracket byte, what string) bool {
 	switch c := l.peek(); c {
-	case '[':
+	case bracket:
 		if l.depth >= maxDepth {
 			l.fail("nested too deeply")
 			return false
@@ -195,7 +180,7 @@ func (l *lexer) array() bool {
 		l.literal("null")
 		return false
 	default:
-		l.fail("want array, got %s", kindOf(c))
+		l.fail("want %s, got %s", what, kindOf(c))
 		return false
 	}
 }
