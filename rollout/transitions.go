@@ -62,12 +62,14 @@ func (s Step) selected(p *NamespacePlan) ([]string, error) {
 	return s.Workloads, nil
 }
 
-// NextSnapshot computes where a promotion goes from cur.
-func NextSnapshot(p *NamespacePlan, cur Snapshot, st Step) (Snapshot, error) {
+// begin is what a promotion and a rollback both start from: the stage now,
+// the selected workloads, the direction (both unless given), and a copy of
+// cur to change.
+func (st Step) begin(p *NamespacePlan, cur Snapshot) (Stage, []string, Direction, Snapshot, error) {
 	now := DeriveStage(cur, p.WorkloadNames(), p.hasL7)
 	sel, err := st.selected(p)
 	if err != nil {
-		return Snapshot{}, err
+		return 0, nil, "", Snapshot{}, err
 	}
 	dir := st.Direction
 	if dir == "" {
@@ -76,6 +78,15 @@ func NextSnapshot(p *NamespacePlan, cur Snapshot, st Step) (Snapshot, error) {
 	next := cur.Clone()
 	if next.Workloads == nil {
 		next.Workloads = map[string]WorkloadState{}
+	}
+	return now, sel, dir, next, nil
+}
+
+// NextSnapshot computes where a promotion goes from cur.
+func NextSnapshot(p *NamespacePlan, cur Snapshot, st Step) (Snapshot, error) {
+	now, sel, dir, next, err := st.begin(p, cur)
+	if err != nil {
+		return Snapshot{}, err
 	}
 	if now == StageDone {
 		return Snapshot{}, fmt.Errorf("%s is done: it runs exactly the target set; nothing left to promote", p.Namespace)
@@ -193,18 +204,9 @@ func describeSel(ws []string) string {
 // PrevSnapshot computes where a rollback goes from cur. Rollbacks never
 // wait for gates: going back only loosens.
 func PrevSnapshot(p *NamespacePlan, cur Snapshot, st Step) (Snapshot, error) {
-	now := DeriveStage(cur, p.WorkloadNames(), p.hasL7)
-	sel, err := st.selected(p)
+	now, sel, dir, next, err := st.begin(p, cur)
 	if err != nil {
 		return Snapshot{}, err
-	}
-	dir := st.Direction
-	if dir == "" {
-		dir = DirBoth
-	}
-	next := cur.Clone()
-	if next.Workloads == nil {
-		next.Workloads = map[string]WorkloadState{}
 	}
 	var to Stage
 	switch {
