@@ -17,6 +17,7 @@ type Engine struct {
 
 	sels       []labelSel
 	selIDs     map[string]int32
+	peerSelIDs map[peerSelKey]int32          // during Compile only
 	anchored   map[string]map[string][]int32 // key -> value -> selectors requiring it
 	unanchored []int32
 	cidrs      []cidrSel
@@ -82,13 +83,14 @@ type entry struct {
 // naming the policy and field.
 func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 	e := &Engine{
-		opts:     opts,
-		selIDs:   map[string]int32{},
-		anchored: map[string]map[string][]int32{},
-		fqdnIDs:  map[string]int32{},
-		byKey:    map[string]*identity{},
-		ips:      map[string]*ipInfo{},
-		names:    map[string][]uint64{},
+		opts:       opts,
+		selIDs:     map[string]int32{},
+		peerSelIDs: map[peerSelKey]int32{},
+		anchored:   map[string]map[string][]int32{},
+		fqdnIDs:    map[string]int32{},
+		byKey:      map[string]*identity{},
+		ips:        map[string]*ipInfo{},
+		names:      map[string][]uint64{},
 	}
 	var errs []error
 	for _, p := range ps {
@@ -102,6 +104,7 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	e.peerSelIDs = nil // holds the policies' selectors alive otherwise
 	e.nWords = (len(e.sels) + 63) / 64
 	e.bySubject = make([][]*entry, len(e.sels))
 	for _, en := range e.entries {

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"reflect"
+	"unsafe"
 
 	"github.com/posture-dev/posture/flow"
 )
@@ -40,6 +42,35 @@ func (c *ruleCompiler) peerSel(es *EndpointSelector) (labelSel, error) {
 	}
 	s.setMatch(flow.SourceK8s, keyNamespace, c.ns)
 	return s, nil
+}
+
+// peerSelKey is what peerSel's result depends on: a selector is known by
+// its label map and expression list, which copies of it share.
+// Generated policy sets name one peer through copies of one selector in
+// many rules: remembering the interned id skips compiling and rendering
+// it again. Policies are not modified while they are compiled.
+type peerSelKey struct {
+	labels      unsafe.Pointer
+	exprs       *LabelSelectorReq
+	nExprs      int
+	ns          string
+	matchesInit bool
+}
+
+// peerSelID returns the interned id of peerSel(es).
+func (c *ruleCompiler) peerSelID(es *EndpointSelector) (int32, error) {
+	k := peerSelKey{reflect.ValueOf(es.MatchLabels).UnsafePointer(), unsafe.SliceData(es.MatchExpressions),
+		len(es.MatchExpressions), c.ns, c.matchesInit}
+	if id, ok := c.e.peerSelIDs[k]; ok {
+		return id, nil
+	}
+	s, err := c.peerSel(es)
+	if err != nil {
+		return 0, err
+	}
+	id := c.e.internSel(s)
+	c.e.peerSelIDs[k] = id
+	return id, nil
 }
 
 func reservedSel(name string) labelSel {
@@ -90,18 +121,18 @@ func (c *ruleCompiler) commonPeers(en *entry, dir string, eps, reqs, nodes []End
 		en.none = true
 	}
 	for i := range eps {
-		s, err := c.peerSel(&eps[i])
+		id, err := c.peerSelID(&eps[i])
 		if err != nil {
 			return fmt.Errorf("%sEndpoints[%d].%w", dir, i, err)
 		}
-		en.epSels = append(en.epSels, c.e.internSel(s))
+		en.epSels = append(en.epSels, id)
 	}
 	for i := range reqs {
-		s, err := c.peerSel(&reqs[i])
+		id, err := c.peerSelID(&reqs[i])
 		if err != nil {
 			return fmt.Errorf("%sRequires[%d].%w", dir, i, err)
 		}
-		en.reqSels = append(en.reqSels, c.e.internSel(s))
+		en.reqSels = append(en.reqSels, id)
 	}
 	for i := range nodes {
 		s, err := newLabelSel(&nodes[i])
