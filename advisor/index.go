@@ -92,19 +92,24 @@ type identEntry struct {
 	c      *class
 }
 
-// classOf returns the class of a pod endpoint, or nil.
+// classOf returns the class of a pod endpoint, or nil. It only reads the
+// index, so edges can be resolved in parallel.
 func (ix *index) classOf(e *flow.Endpoint) *class {
-	k := identKey{e.Namespace, e.Identity}
 	if e.Identity != flow.IdentityUnknown {
-		if ent, ok := ix.byIdent[k]; ok && ent.labels.Equal(e.Labels) {
+		if ent, ok := ix.byIdent[identKey{e.Namespace, e.Identity}]; ok && sameLabels(ent.labels, e.Labels) {
 			return ent.c
 		}
 	}
-	c := ix.rawToClass[rawKey(e)]
-	if c != nil && e.Identity != flow.IdentityUnknown {
-		ix.byIdent[k] = identEntry{labels: e.Labels, c: c}
+	return ix.rawToClass[rawKey(e)]
+}
+
+// sameLabels is Labels.Equal, quick for the common case of endpoints
+// sharing one label slice.
+func sameLabels(a, b flow.Labels) bool {
+	if len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0]) {
+		return true
 	}
-	return c
+	return a.Equal(b)
 }
 
 // isPod reports whether a policy can select the endpoint by labels: a pod
@@ -154,23 +159,26 @@ type rawIdentity struct {
 	pods   []string
 }
 
-// collect gathers the pod identities of the edges.
-func collectIdentities(edges []flow.Edge) map[string]*rawIdentity {
+// rawSeen is the first label set seen with a numeric identity.
+type rawSeen struct {
+	labels flow.Labels
+	r      *rawIdentity
+}
+
+// collectIdentities gathers the pod identities of the edges, and the first
+// label set seen with each numeric identity.
+func collectIdentities(edges []flow.Edge) (map[string]*rawIdentity, map[identKey]rawSeen) {
 	ids := map[string]*rawIdentity{}
 	// Most edges repeat identities already seen: find those by number
 	// before building a label key.
-	type seen struct {
-		labels flow.Labels
-		r      *rawIdentity
-	}
-	byNum := map[identKey]seen{}
+	byNum := map[identKey]rawSeen{}
 	add := func(e *flow.Endpoint, pods []string) {
 		if !isPod(e) {
 			return
 		}
 		var r *rawIdentity
 		nk := identKey{e.Namespace, e.Identity}
-		if s, ok := byNum[nk]; ok && e.Identity != flow.IdentityUnknown && s.labels.Equal(e.Labels) {
+		if s, ok := byNum[nk]; ok && e.Identity != flow.IdentityUnknown && sameLabels(s.labels, e.Labels) {
 			r = s.r
 		} else {
 			k := rawKey(e)
@@ -179,7 +187,9 @@ func collectIdentities(edges []flow.Edge) map[string]*rawIdentity {
 				r = &rawIdentity{ns: podNamespace(e), key: k, labels: identityLabels(e), wlName: e.Workload}
 				ids[k] = r
 			}
-			byNum[nk] = seen{labels: e.Labels, r: r}
+			if !ok {
+				byNum[nk] = rawSeen{labels: e.Labels, r: r}
+			}
 		}
 		if len(r.pods) >= 8 {
 			return
@@ -194,7 +204,7 @@ func collectIdentities(edges []flow.Edge) map[string]*rawIdentity {
 		add(&edges[i].Source, edges[i].SourcePods)
 		add(&edges[i].Destination, edges[i].DestinationPods)
 	}
-	return ids
+	return ids, byNum
 }
 
 // workloadKey groups identities: the values of the preferred keys present,
@@ -228,7 +238,7 @@ func workloadKey(ls flow.Labels) (key, name string) {
 }
 
 // build forms classes and workloads from the raw identities.
-func (ix *index) build(ids map[string]*rawIdentity) {
+func (ix *index) build(ids map[string]*rawIdentity, byNum map[identKey]rawSeen) {
 	// Group raw identities by namespace and workload key first, so that
 	// labels varying per run inside one group can be recognised.
 	type group struct {
@@ -298,6 +308,13 @@ func (ix *index) build(ids map[string]*rawIdentity) {
 	for _, n := range ix.ns {
 		slices.SortFunc(n.classes, func(a, b *class) int { return strings.Compare(a.key, b.key) })
 		nameWorkloads(n)
+	}
+	// Filled once here so that classOf never writes while edges are
+	// resolved in parallel.
+	for k, s := range byNum {
+		if k.id != flow.IdentityUnknown {
+			ix.byIdent[k] = identEntry{labels: s.labels, c: ix.rawToClass[s.r.key]}
+		}
 	}
 }
 

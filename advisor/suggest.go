@@ -1,11 +1,9 @@
 package advisor
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -102,55 +100,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	b.chooseNamespaces()
 	b.collectKnown(edges)
 
-	// One pass files every edge under the proposed namespaces it touches
-	// and records what verification counts globally.
-	legit := make([]bool, len(edges))
-	b.ends = make([]edgeEnds, len(edges))
-	nsEdges := map[string][]int32{}
-	obs := &observer{}
-	var rb resolveBufs
-	for i := range edges {
-		e := &edges[i]
-		var conflict bool
-		legit[i], conflict = edgeLegit(e)
-		srcs, dsts := rb.resolve(b.ix, e)
-		if srcs[0].kind == peerPod {
-			b.ends[i].src = srcs[0].cls
-		}
-		if dsts[0].kind == peerPod {
-			b.ends[i].dst = dsts[0].cls
-		}
-		sns, dns := "", ""
-		if srcs[0].kind == peerPod && b.proposed[srcs[0].cls.ns] {
-			sns = srcs[0].cls.ns
-			nsEdges[sns] = append(nsEdges[sns], int32(i))
-		}
-		if dsts[0].kind == peerPod && b.proposed[dsts[0].cls.ns] {
-			dns = dsts[0].cls.ns
-			if dns != sns {
-				nsEdges[dns] = append(nsEdges[dns], int32(i))
-			}
-		}
-		if sns == "" && dns == "" {
-			continue
-		}
-		primary := cmp.Or(sns, dns)
-		pk := edgePort(e)
-		if conflict {
-			b.note(primary, NoteConflict, "%s → %s on %s: %d flows forwarded and %d dropped by existing policy; proposed as allowed since it was forwarded — check the existing policy",
-				srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts[flow.VerdictDropped]), e.Verdicts[flow.VerdictDropped])
-		}
-		if !legit[i] {
-			b.note(primary, NoteDropped, "%s → %s on %s: %d flows only ever dropped by existing policy; not allowed",
-				srcs[0], peersText(dsts), pk, e.Flows)
-			continue
-		}
-		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
-			continue
-		}
-		obs.edges++
-		obs.flows += e.Flows
-	}
+	legit, nsEdges, obs := b.fileEdges(edges)
 	nss := make([]string, 0, len(b.proposed))
 	for ns := range b.proposed {
 		nss = append(nss, ns)
@@ -166,34 +116,23 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	errs := make([]error, len(nss))
 	obs.nsPairs = make([]int, len(nss))
 	owned := make([]int, len(nss))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(nss)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var rb resolveBufs
-			for i := range next {
-				ns := nss[i]
-				acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}, pc: portRuleCache{}}
-				for _, ei := range nsEdges[ns] {
-					if legit[ei] {
-						b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
-					} else {
-						b.fileDropped(&edges[ei], b.ends[ei], acc, &rb)
-					}
+	inParallel(len(nss), func() func(int) {
+		var rb resolveBufs
+		return func(i int) {
+			ns := nss[i]
+			acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}, pc: portRuleCache{}}
+			for _, ei := range nsEdges[ns] {
+				if legit[ei] {
+					b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
+				} else {
+					b.fileDropped(&edges[ei], b.ends[ei], acc, &rb)
 				}
-				p.Namespaces[i] = b.namespaceProposal(acc)
-				errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb)
-				obs.nsPairs[i], owned[i] = b.observedPairs(ns, edges, nsEdges[ns], legit, &rb)
 			}
-		}()
-	}
-	for i := range nss {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+			p.Namespaces[i] = b.namespaceProposal(acc)
+			errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb)
+			obs.nsPairs[i], owned[i] = b.observedPairs(ns, edges, nsEdges[ns], legit, &rb)
+		}
+	})
 	for _, n := range owned {
 		obs.pairs += n
 	}

@@ -250,12 +250,18 @@ func (b *builder) finish(p *Proposal, obs *observer) error {
 	p.Verification.Edges = obs.edges
 	p.Verification.Flows = obs.flows
 	p.Verification.ObservedPairs = obs.pairs
+	// Every namespace's sets are complete now and only read.
+	inParallel(len(p.Namespaces), func() func(int) {
+		return func(i int) {
+			np := &p.Namespaces[i]
+			np.Verification.AllowedPairs = b.allowedPairs(np.Namespace)
+		}
+	})
 	for i := range p.Namespaces {
 		np := &p.Namespaces[i]
 		p.Verification.Checked = p.Verification.Checked && np.Verification.Checked
 		p.Verification.Breakage = append(p.Verification.Breakage, np.Verification.Breakage...)
 		np.Verification.ObservedPairs = obs.nsPairs[i]
-		np.Verification.AllowedPairs = b.allowedPairs(np.Namespace)
 		p.Verification.AllowedPairs += np.Verification.AllowedPairs
 	}
 	if n := len(p.Verification.Breakage); n > 0 {
