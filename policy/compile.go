@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/posture-dev/posture/flow"
 )
@@ -228,7 +229,7 @@ func (e *Engine) addRule(p *Policy, ns string, spec int, r *Rule) error {
 			deny:        deny,
 			defaultDeny: defDeny,
 		}
-		en.refs = []RuleRef{en.ref}
+		en.refs = unsafe.Slice(&en.ref, 1) // no allocation of its own
 		return en
 	}
 	for i := range r.Ingress {
@@ -279,12 +280,14 @@ func (e *Engine) addRule(p *Policy, ns string, spec int, r *Rule) error {
 }
 
 func (e *Engine) addEntry(en *entry) {
-	name := en.ref.String()
+	// One allocation for the reason, the rule's name a part of it.
+	prefix := "allowed by "
 	if en.deny {
-		en.reason = "denied by " + name
-	} else {
-		en.reason = "allowed by " + name
+		prefix = "denied by "
 	}
+	var buf [128]byte
+	en.reason = string(en.ref.appendText(append(buf[:0], prefix...)))
+	name := en.reason[len(prefix):]
 	en.reasonL4 = en.reason
 	for i := range en.ports {
 		if l7 := en.ports[i].l7; l7 != nil {

@@ -88,16 +88,18 @@ type RuleRef struct {
 
 // String renders "namespace/name ingress[0]" ("name ..." for a CCNP;
 // "specs[1]." before the section when the policy has several rule sets).
-func (r RuleRef) String() string {
-	s := r.Policy
+func (r RuleRef) String() string { return string(r.appendText(nil)) }
+
+func (r RuleRef) appendText(b []byte) []byte {
 	if r.Namespace != "" {
-		s = r.Namespace + "/" + s
+		b = append(append(b, r.Namespace...), '/')
 	}
-	s += " "
+	b = append(append(b, r.Policy...), ' ')
 	if r.Spec > 0 {
-		s += "rules[" + strconv.Itoa(r.Spec) + "]."
+		b = append(strconv.AppendInt(append(b, "rules["...), int64(r.Spec), 10), "]."...)
 	}
-	return s + r.Section + "[" + strconv.Itoa(r.Index) + "]"
+	b = append(append(b, r.Section...), '[')
+	return append(strconv.AppendInt(b, int64(r.Index), 10), ']')
 }
 
 // DirectionResult is the decision taken at one end of the flow.
