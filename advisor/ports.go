@@ -37,15 +37,15 @@ func comparePortSig(x, y []portKey) int {
 	return bytes.Compare(appendPortSig(bx[:0], x), appendPortSig(by[:0], y))
 }
 
-func sortedPorts(s portSet) []portKey {
-	out := make([]portKey, len(s))
-	for i, e := range s {
-		out[i] = e.pk
+func appendSortedPorts(dst []portKey, s portSet) []portKey {
+	start := len(dst)
+	for _, e := range s {
+		dst = append(dst, e.pk)
 	}
-	if len(out) > 1 {
-		slices.SortFunc(out, comparePorts)
+	if len(s) > 1 {
+		slices.SortFunc(dst[start:], comparePorts)
 	}
-	return out
+	return dst
 }
 
 // splitICMP separates ICMP types from L4 ports: Cilium rejects a rule that

@@ -41,8 +41,16 @@ func groupBySig(peers []*peerAcc) []*sigGroup {
 		pa    *peerAcc
 	}
 	ks := make([]keyed, len(peers))
+	n := 0
+	for _, pa := range peers {
+		n += len(pa.ports)
+	}
+	// One array holds every peer's sorted ports.
+	buf := make([]portKey, 0, n)
 	for i, pa := range peers {
-		ks[i] = keyed{sortedPorts(pa.ports), pa}
+		start := len(buf)
+		buf = appendSortedPorts(buf, pa.ports)
+		ks[i] = keyed{buf[start:len(buf):len(buf)], pa}
 	}
 	if len(ks) > 1 {
 		slices.SortStableFunc(ks, func(x, y keyed) int { return comparePortSig(x.ports, y.ports) })
@@ -133,7 +141,19 @@ func (b *builder) specs(in specInput) []ruleSpec {
 	if ps := byKind[peerCIDR]; len(ps) > 0 {
 		out = b.cidrSpecs(out, in, ps)
 	}
-	slices.SortStableFunc(out, func(x, y ruleSpec) int {
+	sortSpecs(out)
+	return out
+}
+
+// sortSpecs orders specs by kind, peer text and port set, stably. Specs
+// are large: an order of indexes is sorted, then applied in place.
+func sortSpecs(specs []ruleSpec) {
+	order := make([]int32, len(specs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(i, j int32) int {
+		x, y := &specs[i], &specs[j]
 		if c := cmp.Compare(x.kind, y.kind); c != 0 {
 			return c
 		}
@@ -142,7 +162,24 @@ func (b *builder) specs(in specInput) []ruleSpec {
 		}
 		return comparePortSig(x.ports, y.ports)
 	})
-	return out
+	// Position i takes specs[order[i]]: follow each cycle once.
+	for i := range order {
+		if order[i] < 0 {
+			continue
+		}
+		tmp := specs[i]
+		j := i
+		for {
+			k := int(order[j])
+			order[j] = -1
+			if k == i {
+				specs[j] = tmp
+				break
+			}
+			specs[j] = specs[k]
+			j = k
+		}
+	}
 }
 
 // forced replaces the peers' ports when the caller fixes them.
