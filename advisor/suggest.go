@@ -129,8 +129,9 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 				}
 			}
 			p.Namespaces[i] = b.namespaceProposal(acc)
-			errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb)
-			obs.nsPairs[i], owned[i] = b.observedPairs(ns, edges, nsEdges[ns], legit, &rb)
+			pairs := b.newPairCounter(ns, len(nsEdges[ns]))
+			errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb, pairs)
+			obs.nsPairs[i], owned[i] = pairs.nsCount, pairs.owned
 		}
 	})
 	for _, n := range owned {

@@ -26,58 +26,6 @@ type VerifyFunc func(ps []*policy.Policy) (EvaluateFunc, error)
 // observed flow.
 var ErrBreakage = errors.New("the proposal would deny observed traffic")
 
-// account records what the workload's target rules allow.
-// The per-workload sets exist before namespaces are proposed in parallel,
-// and only the workload's own namespace writes them.
-func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
-	size := func(specs []ruleSpec) int {
-		n := 0
-		for i := range specs {
-			n += len(specs[i].allowed) * max(1, len(specs[i].ports))
-		}
-		return n
-	}
-	nIn, nOut := 0, size(dnsSpecs)
-	for _, specs := range d.in {
-		nIn += size(specs)
-	}
-	for _, specs := range d.out {
-		nOut += size(specs)
-	}
-	sets := b.allow[d.wl]
-	sets.in, sets.out = make(map[allowKey]struct{}, nIn), make(map[allowKey]struct{}, nOut)
-	fill := func(set map[allowKey]struct{}, specs []ruleSpec) {
-		for i := range specs {
-			s := &specs[i]
-			anyP := anyPort(s.ports)
-			for _, id := range s.allowed {
-				if anyP {
-					set[allowKey{id, anyPortKey}] = struct{}{}
-					continue
-				}
-				for _, pk := range s.ports {
-					set[allowKey{id, pk}] = struct{}{}
-				}
-			}
-		}
-	}
-	for _, specs := range d.in {
-		fill(sets.in, specs)
-	}
-	for _, specs := range d.out {
-		fill(sets.out, specs)
-	}
-	fill(sets.out, dnsSpecs) // the namespace-wide DNS allowance selects every pod
-}
-
-func (b *builder) allows(set map[allowKey]struct{}, id string, pk portKey) bool {
-	if _, ok := set[allowKey{id, pk}]; ok {
-		return true
-	}
-	_, ok := set[allowKey{id, anyPortKey}]
-	return ok
-}
-
 // selfCheck answers from the advisor's own model of its rules: used when
 // no evaluator is available. Only the sides in the namespace being checked
 // are answered (srcIn: egress, dstIn: ingress): other namespaces' sets may
@@ -98,12 +46,12 @@ func (b *builder) selfCheck(src, dst peer, pk portKey, srcIn, dstIn bool) Decisi
 }
 
 // verifyNS evaluates one namespace's target set against the observed
-// edges touching it. A CiliumNetworkPolicy only selects pods of its own
+// edges touching it, counting their distinct pairs on the way. A CiliumNetworkPolicy only selects pods of its own
 // namespace, so the egress verdict of an edge depends only on the source
 // namespace's policies and the ingress verdict only on the destination's:
 // checking each namespace with its own policies, on its side of each edge,
 // is exact and keeps one namespace's compiled set in memory at a time.
-func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32, legit []bool, rb *resolveBufs) error {
+func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32, legit []bool, rb *resolveBufs, pairs *pairCounter) error {
 	ns := np.Namespace
 	verifyFn := b.o.Verify
 	if verifyFn == nil {
@@ -132,6 +80,7 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 		np.Verification.Edges++
 		np.Verification.Flows += e.Flows
 		pk := edgePort(e)
+		pairs.add(srcs, dsts, pk)
 		dec := Decision{EgressAllowed: true, IngressAllowed: true}
 		if eval != nil {
 			rb.probes = appendProbes(rb.probes[:0], e)
@@ -186,62 +135,6 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 	return nil
 }
 
-// observer holds the global totals of the edges touching proposed
-// namespaces and the distinct observed pairs, counted per namespace.
-type observer struct {
-	edges int
-	flows uint64
-	pairs int
-	// nsPairs are, per namespace in proposal order, the observed pairs
-	// with an end in it (a pair within it counted once).
-	nsPairs []int
-}
-
-type pairKey struct {
-	src, dst string
-	pk       portKey
-}
-
-// observedPairs counts the distinct (source, destination, port) pairs of
-// the allowed edges filed under ns: those with an end in ns (nsCount), and
-// those ns owns in the global count (owned: the source's namespace when
-// the source is a proposed pod, else the destination's), so that summing
-// owned over namespaces counts every pair once. One namespace's set at a
-// time stays small where one global set would hold every pair.
-func (b *builder) observedPairs(ns string, edges []flow.Edge, idx []int32, legit []bool, rb *resolveBufs) (nsCount, owned int) {
-	seen := make(map[pairKey]struct{}, len(idx))
-	for _, ei := range idx {
-		if !legit[ei] {
-			continue
-		}
-		e := &edges[ei]
-		srcs, dsts := rb.resolveCached(b.ix, e, b.ends[ei])
-		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
-			continue
-		}
-		pk := edgePort(e)
-		srcID := srcs[0].id()
-		s := b.ix.byID[srcID]
-		srcProposed := s != nil && b.proposed[s.ns]
-		for _, dp := range dsts {
-			k := pairKey{srcID, dp.id(), pk}
-			if _, ok := seen[k]; ok {
-				continue
-			}
-			seen[k] = struct{}{}
-			d := b.ix.byID[k.dst]
-			dstHere := d != nil && d.ns == ns && (s == nil || s.ns != d.ns)
-			if srcProposed && s.ns == ns || dstHere {
-				nsCount++
-			}
-			if srcProposed && s.ns == ns || !srcProposed && d != nil && d.ns == ns {
-				owned++
-			}
-		}
-	}
-	return nsCount, owned
-}
-
 // finish fills the global verification and least privilege once every
 // namespace was proposed and checked.
 func (b *builder) finish(p *Proposal, obs *observer) error {
@@ -272,42 +165,6 @@ func (b *builder) finish(p *Proposal, obs *observer) error {
 		return fmt.Errorf("%w: %d, e.g. %s", ErrBreakage, n, strings.Join(parts, "; "))
 	}
 	return nil
-}
-
-// allowedPairs counts (source, destination, port) triples over the known
-// identities, names and addresses that the target set allows, for pairs
-// with at least one end in ns. A pair between two proposed workloads needs
-// both the source's egress and the destination's ingress.
-func (b *builder) allowedPairs(ns string) int {
-	n := b.ix.ns[ns]
-	count := 0
-	proposedClass := func(id string) (*class, bool) {
-		c := b.ix.byID[id]
-		return c, c != nil && b.proposed[c.ns]
-	}
-	for _, wl := range n.workloads {
-		for entry := range b.allow[wl].in {
-			src, isProposed := proposedClass(entry.peer)
-			for _, d := range wl.classes {
-				if !isProposed {
-					count++
-					continue
-				}
-				if _, ok := b.allow[src.wl].out[allowKey{d.id, entry.pk}]; ok {
-					count++
-				} else if _, ok := b.allow[src.wl].out[allowKey{d.id, anyPortKey}]; ok {
-					count++
-				}
-			}
-		}
-		for entry := range b.allow[wl].out {
-			if _, ok := proposedClass(entry.peer); ok {
-				continue // counted on the destination's ingress side
-			}
-			count += len(wl.classes)
-		}
-	}
-	return count
 }
 
 func (p *Proposal) summarize() {
