@@ -100,7 +100,8 @@ func (ix *index) classOf(e *flow.Endpoint) *class {
 			return ent.c
 		}
 	}
-	return ix.rawToClass[rawKey(e)]
+	var buf [256]byte
+	return ix.rawToClass[string(appendRawKey(buf[:0], e))]
 }
 
 // sameLabels is Labels.Equal, quick for the common case of endpoints
@@ -119,8 +120,10 @@ func isPod(e *flow.Endpoint) bool {
 }
 
 // rawKey identifies an identity as the evidence gives it.
-func rawKey(e *flow.Endpoint) string {
-	return e.Namespace + "/" + e.Labels.Key()
+func rawKey(e *flow.Endpoint) string { return string(appendRawKey(nil, e)) }
+
+func appendRawKey(b []byte, e *flow.Endpoint) []byte {
+	return e.Labels.AppendKey(append(append(b, e.Namespace...), '/'))
 }
 
 // podNamespace returns the namespace of a pod endpoint: the namespace label

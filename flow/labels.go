@@ -120,7 +120,21 @@ func (ls Labels) Strings() []string {
 }
 
 // Key is a canonical single-string form, usable as a map key.
-func (ls Labels) Key() string { return strings.Join(ls.Strings(), ",") }
+func (ls Labels) Key() string { return string(ls.AppendKey(nil)) }
+
+// AppendKey appends Key's form to b, for keys built in a caller's buffer.
+func (ls Labels) AppendKey(b []byte) []byte {
+	for i, l := range ls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(append(b, l.Source...), ':'), l.Key...)
+		if l.Value != "" || l.Source != SourceReserved {
+			b = append(append(b, '='), l.Value...)
+		}
+	}
+	return b
+}
 
 // Equal reports whether two sorted label lists are identical.
 func (ls Labels) Equal(o Labels) bool { return slices.Equal(ls, o) }

@@ -3,7 +3,6 @@ package policy
 import (
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -50,19 +49,20 @@ func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 			return id
 		}
 	}
-	key := endpointKey(ep)
+	var buf [256]byte
+	key := appendEndpointKey(buf[:0], ep)
 	e.mu.RLock()
-	id := e.byKey[key]
+	id := e.byKey[string(key)] // looking up allocates no string
 	e.mu.RUnlock()
 	if id == nil {
 		id = e.resolve(ep)
 		e.mu.Lock()
-		if old := e.byKey[key]; old != nil {
+		if old := e.byKey[string(key)]; old != nil {
 			id = old
 		} else {
 			e.nextIdx++
 			id.idx = e.nextIdx
-			e.byKey[key] = id
+			e.byKey[string(key)] = id
 		}
 		e.mu.Unlock()
 	}
@@ -88,16 +88,12 @@ func (id *identity) sameLabels(ls flow.Labels) bool {
 	return id.raw.Equal(ls)
 }
 
-func endpointKey(ep *flow.Endpoint) string {
-	var b strings.Builder
-	b.WriteString(ep.Namespace)
-	b.WriteByte(0)
+func appendEndpointKey(b []byte, ep *flow.Endpoint) []byte {
+	b = append(append(b, ep.Namespace...), 0)
 	if ep.Identity.IsReserved() || ep.Identity >= flow.IdentityMinLocal {
-		b.WriteString(strconv.FormatUint(uint64(ep.Identity), 10))
+		b = strconv.AppendUint(b, uint64(ep.Identity), 10)
 	}
-	b.WriteByte(0)
-	b.WriteString(ep.Labels.Key())
-	return b.String()
+	return ep.Labels.AppendKey(append(b, 0))
 }
 
 // resolve derives an identity's effective labels and matching selectors.
