@@ -17,6 +17,20 @@ type portAcc struct {
 type peerAcc struct {
 	p     peer
 	ports portSet
+	// Most peers are seen on one port: its entry and evidence live here
+	// rather than in allocations of their own.
+	one      [1]portEntry
+	firstAcc portAcc
+}
+
+// port returns the evidence for pk, adding it if new.
+func (pa *peerAcc) port(pk portKey) *portAcc {
+	if len(pa.ports) == 0 {
+		pa.one[0] = portEntry{pk, &pa.firstAcc}
+		pa.ports = pa.one[:1:1]
+		return &pa.firstAcc
+	}
+	return pa.ports.getOrAdd(pk)
 }
 
 // portSet maps ports to their evidence; peers have few ports, so a slice
@@ -56,7 +70,7 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 		pa = &peerAcc{p: p}
 		d.peers[id] = pa
 	}
-	pt := pa.ports.getOrAdd(pk)
+	pt := pa.port(pk)
 	pt.st.addEdge(e, pods, maxPods)
 	d.st.addEdge(e, pods, maxPods)
 	for _, h := range e.HTTP {

@@ -71,9 +71,10 @@ func withDefaultDeny(p *policy.Policy, ingress, egress bool) *policy.Policy {
 
 // docBuilder assembles one policy's rules with their evidence.
 type docBuilder struct {
-	p     *policy.Policy
-	expls []Explanation
-	pc    portRuleCache // optional
+	p       *policy.Policy
+	expls   []Explanation
+	pc      portRuleCache // optional
+	scratch []byte        // evidence text is built here, then copied once
 }
 
 func (d *docBuilder) ingress(specs []ruleSpec) {
@@ -103,8 +104,7 @@ func (d *docBuilder) egress(specs []ruleSpec) {
 }
 
 func (d *docBuilder) evidence(dir string, idx int, prefix string, s *ruleSpec) {
-	b := make([]byte, 0, 64+len(s.peerText)+24*len(s.ports)+32*len(s.st.pods))
-	b = append(b, prefix...)
+	b := append(d.scratch[:0], prefix...)
 	b = append(b, s.peerText...)
 	if anyPort(s.ports) {
 		b = append(b, " on any port (a flow without a port was observed)"...)
@@ -115,6 +115,7 @@ func (d *docBuilder) evidence(dir string, idx int, prefix string, s *ruleSpec) {
 	b = append(b, ": "...)
 	b = s.st.appendText(b)
 	text := string(b)
+	d.scratch = b
 	key, rule := ruleNames(dir, idx)
 	d.p.Metadata.Annotations[key] = text
 	d.expls = append(d.expls, Explanation{Policy: d.p.Metadata.Name, Rule: rule, Text: text})

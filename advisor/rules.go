@@ -33,7 +33,7 @@ type sigGroup struct {
 	peers []*peerAcc
 }
 
-func groupBySig(peers []*peerAcc) []*sigGroup {
+func groupBySig(peers []*peerAcc) []sigGroup {
 	// Sorting by port set and taking runs gives the groups in signature
 	// order, peers in input order, without a map of signature strings.
 	type keyed struct {
@@ -45,7 +45,7 @@ func groupBySig(peers []*peerAcc) []*sigGroup {
 	for _, pa := range peers {
 		n += len(pa.ports)
 	}
-	// One array holds every peer's sorted ports.
+	// One array holds every peer's sorted ports, one every group's peers.
 	buf := make([]portKey, 0, n)
 	for i, pa := range peers {
 		start := len(buf)
@@ -55,17 +55,17 @@ func groupBySig(peers []*peerAcc) []*sigGroup {
 	if len(ks) > 1 {
 		slices.SortStableFunc(ks, func(x, y keyed) int { return comparePortSig(x.ports, y.ports) })
 	}
-	var out []*sigGroup
+	all := make([]*peerAcc, len(ks))
+	for i := range ks {
+		all[i] = ks[i].pa
+	}
+	var out []sigGroup
 	for i := 0; i < len(ks); {
 		j := i + 1
 		for j < len(ks) && slices.Equal(ks[j].ports, ks[i].ports) {
 			j++
 		}
-		g := &sigGroup{ports: ks[i].ports, peers: make([]*peerAcc, j-i)}
-		for k := i; k < j; k++ {
-			g.peers[k-i] = ks[k].pa
-		}
-		out = append(out, g)
+		out = append(out, sigGroup{ports: ks[i].ports, peers: all[i:j:j]})
 		i = j
 	}
 	return out
@@ -226,16 +226,13 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSp
 	for _, g := range groups {
 		// Peer classes by namespace, in namespace order (most groups have
 		// one peer: no map needed).
-		cls := make([]*class, len(g.peers))
-		for i, pa := range g.peers {
-			cls[i] = pa.p.cls
-		}
 		r := ruleSpec{kind: peerPod, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
-		if len(cls) == 1 {
+		if len(g.peers) == 1 {
 			// One peer class, the common case: its selector, text and
 			// matched ids are shared by every rule naming it.
-			sr := b.ix.ns[cls[0].ns].classSelector(cls[0])
-			if cls[0].ns != in.ns {
+			c := g.peers[0].p.cls
+			sr := b.ix.ns[c.ns].classSelector(c)
+			if c.ns != in.ns {
 				r.sels, r.peerText = sr.remoteOne, sr.remoteText
 			} else {
 				r.sels, r.peerText = sr.localOne, sr.text
@@ -244,6 +241,10 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSp
 			b.addHTTP(&r, g.peers, in.l7 && in.l7Peers)
 			out = append(out, r)
 			continue
+		}
+		cls := make([]*class, len(g.peers))
+		for i, pa := range g.peers {
+			cls[i] = pa.p.cls
 		}
 		slices.SortStableFunc(cls, func(x, y *class) int { return strings.Compare(x.ns, y.ns) })
 		var texts []string
