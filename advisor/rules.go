@@ -117,10 +117,13 @@ func (b *builder) specs(in specInput) []ruleSpec {
 	for _, pa := range in.d.sortedPeers() {
 		byKind[pa.p.kind] = append(byKind[pa.p.kind], pa)
 	}
-	out := make([]ruleSpec, 0, len(in.d.peers))
+	var podGroups []sigGroup
 	if ps := byKind[peerPod]; len(ps) > 0 {
-		out = b.podSpecs(out, in, ps)
+		podGroups = groupBySig(b.forced(in, ps))
 	}
+	// Pods sharing a port set share a rule: many ingress peers, few rules.
+	out := make([]ruleSpec, 0, len(podGroups)+len(in.d.peers)-len(byKind[peerPod]))
+	out = b.podSpecs(out, in, podGroups)
 	if ps := byKind[peerEntity]; len(ps) > 0 {
 		for _, g := range groupBySig(b.forced(in, ps)) {
 			r := ruleSpec{kind: peerEntity, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
@@ -220,8 +223,7 @@ func (b *builder) addHTTP(r *ruleSpec, peers []*peerAcc, l7 bool) {
 	}
 }
 
-func (b *builder) podSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleSpec {
-	groups := groupBySig(b.forced(in, ps))
+func (b *builder) podSpecs(out []ruleSpec, in specInput, groups []sigGroup) []ruleSpec {
 	var single [1]*selResult
 	for _, g := range groups {
 		// Peer classes by namespace, in namespace order (most groups have
