@@ -187,9 +187,10 @@ func (p *Proposal) summarize() {
 }
 
 // DefaultVerifier compiles with posture's policy evaluator, every policy
-// treated as enforced (default deny on where it has rules).
+// treated as enforced (default deny on where it has rules). Verification
+// asks about each flow once, so verdicts are not memoized.
 func DefaultVerifier(ps []*policy.Policy) (EvaluateFunc, error) {
-	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: true})
+	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: true, NoVerdictCache: true})
 	if err != nil {
 		return nil, err
 	}

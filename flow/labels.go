@@ -78,16 +78,28 @@ func NewLabels(ss ...string) Labels {
 
 // Sort orders labels by key, then source, then value, and drops duplicates.
 func (ls *Labels) Sort() {
-	slices.SortFunc(*ls, func(a, b Label) int {
-		if c := strings.Compare(a.Key, b.Key); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Source, b.Source); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Value, b.Value)
-	})
+	slices.SortFunc(*ls, compareLabels)
 	*ls = slices.Compact(*ls)
+}
+
+// IsSorted reports whether Sort would leave ls as it is.
+func (ls Labels) IsSorted() bool {
+	for i := 1; i < len(ls); i++ {
+		if compareLabels(ls[i-1], ls[i]) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func compareLabels(a, b Label) int {
+	if c := strings.Compare(a.Key, b.Key); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Source, b.Source); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Value, b.Value)
 }
 
 // Get returns the value of key from any source, and whether it is present.

@@ -19,6 +19,7 @@ type Engine struct {
 	sels       []labelSel
 	selIDs     map[string]int32
 	peerSelIDs map[peerSelKey]int32          // during Compile only
+	dnsRules   map[dnsRulesKey]*l7Rules      // during Compile only
 	anchored   map[string]map[string][]int32 // key -> value -> selectors requiring it
 	unanchored []int32
 	cidrs      []cidrSel
@@ -87,6 +88,7 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 		opts:       opts,
 		selIDs:     map[string]int32{},
 		peerSelIDs: map[peerSelKey]int32{},
+		dnsRules:   map[dnsRulesKey]*l7Rules{},
 		anchored:   map[string]map[string][]int32{},
 		fqdnIDs:    map[string]int32{},
 		byKey:      map[string]*identity{},
@@ -105,7 +107,8 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	e.peerSelIDs = nil // holds the policies' selectors alive otherwise
+	// These would hold the policies' selectors and rules alive.
+	e.peerSelIDs, e.dnsRules = nil, nil
 	e.nWords = (len(e.sels) + 63) / 64
 	e.bySubject = make([][]*entry, len(e.sels))
 	for _, en := range e.entries {

@@ -211,7 +211,7 @@ func (c *ruleCompiler) ports(en *entry, allow []PortRule, deny []PortDenyRule, i
 	}
 	for i := range allow {
 		pr := &allow[i]
-		l7, err := newL7Rules(pr.Rules)
+		l7, err := c.l7Rules(pr.Rules)
 		if err != nil {
 			return fmt.Errorf("toPorts[%d].rules.%w", i, err)
 		}
@@ -249,6 +249,30 @@ func (c *ruleCompiler) ports(en *entry, allow []PortRule, deny []PortDenyRule, i
 		en.none = !en.hasL4
 	}
 	return nil
+}
+
+// dnsRulesKey knows a DNS rule list by its address: generated sets give
+// many port rules one list, whose patterns need compiling once.
+type dnsRulesKey struct {
+	rules *PortRuleDNS
+	n     int
+}
+
+// l7Rules is newL7Rules, remembered for port rules with only DNS rules.
+func (c *ruleCompiler) l7Rules(r *L7Rules) (*l7Rules, error) {
+	if r == nil || len(r.DNS) == 0 || len(r.HTTP)+len(r.Kafka)+len(r.L7) > 0 || r.L7Proto != "" {
+		return newL7Rules(r)
+	}
+	k := dnsRulesKey{unsafe.SliceData(r.DNS), len(r.DNS)}
+	if l7, ok := c.e.dnsRules[k]; ok {
+		return l7, nil
+	}
+	l7, err := newL7Rules(r)
+	if err != nil {
+		return nil, err
+	}
+	c.e.dnsRules[k] = l7
+	return l7, nil
 }
 
 // matchL4 reports whether the rule's ports admit the flow's protocol and

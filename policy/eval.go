@@ -147,6 +147,10 @@ type CompileOptions struct {
 	// (on by default in Kubernetes): ingress from the local host to a pod
 	// in default deny is allowed unless a deny rule matches.
 	DisallowLocalhost bool
+	// NoVerdictCache skips memoizing verdicts, for callers that ask each
+	// question about once (checking observed edges, one namespace's
+	// policies at a time): storing them would only cost.
+	NoVerdictCache bool
 }
 
 // Reasons that need no formatting, so the hot path does not allocate.
@@ -179,6 +183,7 @@ func (e *Engine) Evaluate(f *flow.Flow) Result {
 	src := e.identityOf(&f.Source)
 	dst := e.identityOf(&f.Destination)
 	key, cacheable := verdictKey(src, dst, f)
+	cacheable = cacheable && !e.opts.NoVerdictCache
 	if cacheable {
 		if r := e.verdicts.load(key); r != nil {
 			return *r

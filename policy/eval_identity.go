@@ -14,7 +14,7 @@ import (
 // own per-direction policy.
 type identity struct {
 	idx       uint32      // dense index, for the verdict cache
-	raw       flow.Labels // a copy of the labels as given, to verify numeric-id cache hits
+	raw       flow.Labels // the labels as given, to verify numeric-id cache hits
 	first     *flow.Label // the first caller's label slice (see sameLabels)
 	namespace string
 	labels    flow.Labels // effective labels (reserved labels synthesized)
@@ -98,8 +98,10 @@ func appendEndpointKey(b []byte, ep *flow.Endpoint) []byte {
 
 // resolve derives an identity's effective labels and matching selectors.
 func (e *Engine) resolve(ep *flow.Endpoint) *identity {
-	id := &identity{raw: slices.Clone(ep.Labels), first: unsafe.SliceData(ep.Labels), namespace: ep.Namespace}
-	ls := slices.Clone(ep.Labels)
+	// Label slices passed in are immutable (see Evaluate): the identity
+	// keeps the caller's, and appending to ls copies it first.
+	id := &identity{raw: ep.Labels, first: unsafe.SliceData(ep.Labels), namespace: ep.Namespace}
+	ls := slices.Clip(ep.Labels)
 	// Reserved and CIDR identities get the labels Cilium gives them when
 	// the record only has the number.
 	if n := ep.Identity.ReservedName(); n != "" && !ls.Has(flow.SourceReserved, n) {
@@ -126,7 +128,10 @@ func (e *Engine) resolve(ep *flow.Endpoint) *identity {
 		// An address with no identity at all: outside the cluster.
 		ls = append(ls, flow.Label{Source: flow.SourceReserved, Key: "world"})
 	}
-	ls.Sort()
+	if !ls.IsSorted() {
+		ls = slices.Clone(ls)
+		ls.Sort()
+	}
 	id.labels = ls
 
 	has := func(k string) bool { return ls.Has(flow.SourceReserved, k) }
