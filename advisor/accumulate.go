@@ -3,6 +3,7 @@ package advisor
 import (
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/posture-dev/posture/flow"
 )
@@ -85,14 +86,18 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 
 // sortedPeers returns the peers in id order.
 func (d *dirAcc) sortedPeers() []*peerAcc {
-	ids := make([]string, 0, len(d.peers))
-	for id := range d.peers {
-		ids = append(ids, id)
+	type entry struct {
+		id string
+		pa *peerAcc
 	}
-	slices.Sort(ids)
-	out := make([]*peerAcc, len(ids))
-	for i, id := range ids {
-		out[i] = d.peers[id]
+	es := make([]entry, 0, len(d.peers))
+	for id, pa := range d.peers {
+		es = append(es, entry{id, pa})
+	}
+	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.id, y.id) })
+	out := make([]*peerAcc, len(es))
+	for i := range es {
+		out[i] = es[i].pa
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"bytes"
 	"cmp"
 	"net/netip"
 	"slices"
@@ -38,6 +39,7 @@ func groupBySig(peers []*peerAcc) []sigGroup {
 	// order, peers in input order, without a map of signature strings.
 	type keyed struct {
 		ports []portKey
+		sig   []byte // portSig's text, compared as comparePortSig does
 		pa    *peerAcc
 	}
 	ks := make([]keyed, len(peers))
@@ -45,15 +47,19 @@ func groupBySig(peers []*peerAcc) []sigGroup {
 	for _, pa := range peers {
 		n += len(pa.ports)
 	}
-	// One array holds every peer's sorted ports, one every group's peers.
+	// One array holds every peer's sorted ports, one their signatures,
+	// one every group's peers.
 	buf := make([]portKey, 0, n)
+	sigs := make([]byte, 0, 12*n)
 	for i, pa := range peers {
-		start := len(buf)
+		start, sigStart := len(buf), len(sigs)
 		buf = appendSortedPorts(buf, pa.ports)
-		ks[i] = keyed{buf[start:len(buf):len(buf)], pa}
+		ports := buf[start:len(buf):len(buf)]
+		sigs = appendPortSig(sigs, ports)
+		ks[i] = keyed{ports: ports, sig: sigs[sigStart:len(sigs):len(sigs)], pa: pa}
 	}
 	if len(ks) > 1 {
-		slices.SortStableFunc(ks, func(x, y keyed) int { return comparePortSig(x.ports, y.ports) })
+		slices.SortStableFunc(ks, func(x, y keyed) int { return bytes.Compare(x.sig, y.sig) })
 	}
 	all := make([]*peerAcc, len(ks))
 	for i := range ks {
