@@ -2,6 +2,7 @@ package advisor
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -119,9 +120,7 @@ func isPod(e *flow.Endpoint) bool {
 	return e.IsPod() && podNamespace(e) != ""
 }
 
-// rawKey identifies an identity as the evidence gives it.
-func rawKey(e *flow.Endpoint) string { return string(appendRawKey(nil, e)) }
-
+// appendRawKey identifies an identity as the evidence gives it.
 func appendRawKey(b []byte, e *flow.Endpoint) []byte {
 	return e.Labels.AppendKey(append(append(b, e.Namespace...), '/'))
 }
@@ -169,12 +168,46 @@ type rawSeen struct {
 }
 
 // collectIdentities gathers the pod identities of the edges, and the first
-// label set seen with each numeric identity.
+// label set seen with each numeric identity. Each worker collects a
+// contiguous part of the edges; parts merge in edge order, so the first
+// sighting and the example pods are those of one pass.
 func collectIdentities(edges []flow.Edge) (map[string]*rawIdentity, map[identKey]rawSeen) {
+	parts := make([]identParts, max(1, min(runtime.GOMAXPROCS(0), len(edges)/4096)))
+	size := (len(edges) + len(parts) - 1) / len(parts)
+	inParallel(len(parts), func() func(int) {
+		return func(i int) {
+			parts[i] = collectPart(edges[min(i*size, len(edges)):min((i+1)*size, len(edges))])
+		}
+	})
+	ids, byNum := parts[0].ids, parts[0].byNum
+	for _, pt := range parts[1:] {
+		for k, r := range pt.ids {
+			if g := ids[k]; g != nil {
+				addPods(g, r.pods)
+			} else {
+				ids[k] = r
+			}
+		}
+		for nk, s := range pt.byNum {
+			if _, ok := byNum[nk]; !ok {
+				byNum[nk] = rawSeen{labels: s.labels, r: ids[s.r.key]}
+			}
+		}
+	}
+	return ids, byNum
+}
+
+type identParts struct {
+	ids   map[string]*rawIdentity
+	byNum map[identKey]rawSeen
+}
+
+func collectPart(edges []flow.Edge) identParts {
 	ids := map[string]*rawIdentity{}
 	// Most edges repeat identities already seen: find those by number
 	// before building a label key.
 	byNum := map[identKey]rawSeen{}
+	var buf [256]byte
 	add := func(e *flow.Endpoint, pods []string) {
 		if !isPod(e) {
 			return
@@ -184,30 +217,35 @@ func collectIdentities(edges []flow.Edge) (map[string]*rawIdentity, map[identKey
 		if s, ok := byNum[nk]; ok && e.Identity != flow.IdentityUnknown && sameLabels(s.labels, e.Labels) {
 			r = s.r
 		} else {
-			k := rawKey(e)
-			r = ids[k]
+			k := appendRawKey(buf[:0], e)
+			r = ids[string(k)]
 			if r == nil {
-				r = &rawIdentity{ns: podNamespace(e), key: k, labels: identityLabels(e), wlName: e.Workload}
-				ids[k] = r
+				r = &rawIdentity{ns: podNamespace(e), key: string(k), labels: identityLabels(e), wlName: e.Workload}
+				ids[r.key] = r
 			}
 			if !ok {
 				byNum[nk] = rawSeen{labels: e.Labels, r: r}
 			}
 		}
-		if len(r.pods) >= 8 {
-			return
-		}
-		for _, p := range pods {
-			if len(r.pods) < 8 && !slices.Contains(r.pods, p) {
-				r.pods = append(r.pods, p)
-			}
-		}
+		addPods(r, pods)
 	}
 	for i := range edges {
 		add(&edges[i].Source, edges[i].SourcePods)
 		add(&edges[i].Destination, edges[i].DestinationPods)
 	}
-	return ids, byNum
+	return identParts{ids, byNum}
+}
+
+// addPods keeps up to eight distinct example pods, first seen first.
+func addPods(r *rawIdentity, pods []string) {
+	for _, p := range pods {
+		if len(r.pods) >= 8 {
+			return
+		}
+		if !slices.Contains(r.pods, p) {
+			r.pods = append(r.pods, p)
+		}
+	}
 }
 
 // workloadKey groups identities: the values of the preferred keys present,
