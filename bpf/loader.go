@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -69,6 +70,10 @@ type Options struct {
 // Objects are the loaded programs and maps.
 type Objects struct {
 	objs postureObjects
+	// genMu orders policy-generation bumps, so the generation the
+	// program sees only ever moves to a value no cached verdict carries.
+	genMu sync.Mutex
+	gen   uint32
 }
 
 // Load loads the programs and maps into the kernel.
@@ -78,8 +83,9 @@ func Load(opts Options) (*Objects, error) {
 		return nil, fmt.Errorf("reading embedded object: %w", err)
 	}
 	if opts.FlowEntries > 0 {
-		spec.Maps["posture_flows"].MaxEntries = opts.FlowEntries
-		spec.Maps["posture_flows4"].MaxEntries = opts.FlowEntries
+		if err := sizeFlows(spec, opts.FlowEntries); err != nil {
+			return nil, err
+		}
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinPath == "" {
@@ -102,6 +108,10 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("loading objects: pinned maps under %s do not match this version (remove them to start over): %w", opts.PinPath, err)
 		}
 		return nil, fmt.Errorf("loading objects: %w", err)
+	}
+	if err := o.PolicyChanged(); err != nil {
+		o.Close()
+		return nil, err
 	}
 	if opts.PinPath != "" {
 		if err := o.migrateV4(); err != nil {
@@ -163,13 +173,54 @@ func key16(k4 *FlowKey4, k *FlowKey) {
 	copy(k.AddrB[12:], k4.AddrB[:])
 }
 
+// sizeFlows gives the flow table's pool room for n flows, its buckets
+// eight ways for every eight of them (rounded up to a power of two), and
+// each LRU map, which takes the flows the table cannot, an eighth of n.
+func sizeFlows(spec *ebpf.CollectionSpec, n uint32) error {
+	if n > ftMaxSlots {
+		return fmt.Errorf("sizing flow table: %d flows, at most %d", n, ftMaxSlots)
+	}
+	buckets := uint32(1)
+	for buckets*ftWays < n {
+		buckets <<= 1
+	}
+	if err := spec.Variables["ft_mask"].Set(buckets - 1); err != nil {
+		return fmt.Errorf("sizing flow table: %w", err)
+	}
+	if err := spec.Variables["ft_slots"].Set(n); err != nil {
+		return fmt.Errorf("sizing flow table: %w", err)
+	}
+	spec.Maps["posture_fttags"].MaxEntries = buckets
+	spec.Maps["posture_flowtab"].MaxEntries = n
+	spec.Maps["posture_flows"].MaxEntries = max(n/8, 1024)
+	spec.Maps["posture_flows4"].MaxEntries = max(n/8, 1024)
+	return nil
+}
+
+// PolicyChanged tells the program that the endpoint, CIDR, subject or
+// shadow maps changed, so verdicts it cached for new flows are stale.
+// Every setter here calls it; callers writing ShadowMap or SubjectMap
+// directly must call it once done.
+func (o *Objects) PolicyChanged() error {
+	o.genMu.Lock()
+	defer o.genMu.Unlock()
+	o.gen++
+	if o.gen == 0 {
+		o.gen = 1 // zero switches the cache off
+	}
+	if err := o.objs.PolicyGen.Set(o.gen); err != nil {
+		return fmt.Errorf("bumping policy generation: %w", err)
+	}
+	return nil
+}
+
 // Close releases programs and maps (pinned maps stay pinned).
 func (o *Objects) Close() error { return o.objs.Close() }
 
 // Unpin removes the pinned maps under dir, for tests and for a clean
 // uninstall.
 func Unpin(dir string) error {
-	for _, name := range []string{"posture_flows", "posture_stats"} {
+	for _, name := range []string{"posture_fttags", "posture_flowtab", "posture_ftpool", "posture_flows4", "posture_flows", "posture_stats"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("unpinning: %w", err)
 		}
@@ -189,10 +240,10 @@ func (o *Objects) ToPod() *ebpf.Program { return o.objs.ToPod }
 // Empty does nothing; the benchmark baseline.
 func (o *Objects) Empty() *ebpf.Program { return o.objs.Empty }
 
-// FlowCapacity is how many flows the maps hold (IPv4 and IPv6 each have
-// a map of their own); read them with ReadFlows.
+// FlowCapacity is how many flows the table and the LRU maps behind it
+// hold; read them with ReadFlows.
 func (o *Objects) FlowCapacity() uint32 {
-	return o.objs.PostureFlows.MaxEntries() + o.objs.PostureFlows4.MaxEntries()
+	return o.objs.PostureFlowtab.MaxEntries() + o.objs.PostureFlows.MaxEntries() + o.objs.PostureFlows4.MaxEntries()
 }
 
 // Events is the new-flow ring buffer (FlowEvent records).
@@ -218,7 +269,13 @@ func (o *Objects) Stats() ([StatMax]uint64, error) {
 
 // SetEndpoint maps a pod address to its identity.
 func (o *Objects) SetEndpoint(a netip.Addr, id uint32) error {
-	return o.objs.Endpoints.Put(EndpointKey{Addr: Addr16(a)}, id)
+	return o.changed(o.objs.Endpoints.Put(EndpointKey{Addr: Addr16(a)}, id))
+}
+
+// changed bumps the policy generation after a map write, whatever the
+// write's outcome: a failed update may still have changed the map.
+func (o *Objects) changed(err error) error {
+	return errors.Join(err, o.PolicyChanged())
 }
 
 // DeleteEndpoint forgets a pod address.
@@ -227,13 +284,13 @@ func (o *Objects) DeleteEndpoint(a netip.Addr) error {
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		return nil
 	}
-	return err
+	return o.changed(err)
 }
 
 // SetCIDR maps a world prefix (a CIDR class, or a /32 learned from DNS) to
 // an identity.
 func (o *Objects) SetCIDR(p netip.Prefix, id uint32) error {
-	return o.objs.WorldCidrs.Put(CIDRKey{Prefixlen: CIDRPrefixLen(p), Addr: Addr16(p.Masked().Addr())}, id)
+	return o.changed(o.objs.WorldCidrs.Put(CIDRKey{Prefixlen: CIDRPrefixLen(p), Addr: Addr16(p.Masked().Addr())}, id))
 }
 
 // DeleteCIDR forgets a world prefix.
@@ -242,13 +299,13 @@ func (o *Objects) DeleteCIDR(p netip.Prefix) error {
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		return nil
 	}
-	return err
+	return o.changed(err)
 }
 
 // SetSubject marks an identity as selected by the staged set in dir, with
 // def the verdict for traffic no entry matches (AUDIT under default deny).
 func (o *Objects) SetSubject(id uint32, dir, def uint8) error {
-	return o.objs.Subjects.Put(SubjectKey{Identity: id, Dir: dir}, def)
+	return o.changed(o.objs.Subjects.Put(SubjectKey{Identity: id, Dir: dir}, def))
 }
 
 // ShadowEntry is one (subject, peer, dir, proto, port range) verdict.
@@ -280,14 +337,14 @@ func (e ShadowEntry) Keys() []ShadowKey {
 func (o *Objects) PutShadow(e ShadowEntry) error {
 	for _, k := range e.Keys() {
 		if err := o.objs.ShadowPolicy.Put(k, e.Verdict); err != nil {
-			return fmt.Errorf("writing shadow policy: %w", err)
+			return o.changed(fmt.Errorf("writing shadow policy: %w", err))
 		}
 	}
-	return nil
+	return o.PolicyChanged()
 }
 
 // ShadowMap and SubjectMap are exposed for the recorder's bulk
-// replacement of the compiled policy.
+// replacement of the compiled policy; call PolicyChanged after writing.
 func (o *Objects) ShadowMap() *ebpf.Map  { return o.objs.ShadowPolicy }
 func (o *Objects) SubjectMap() *ebpf.Map { return o.objs.Subjects }
 
@@ -339,10 +396,14 @@ func (o *Objects) SetClock(ns uint64) error {
 	return o.objs.ClockNs.Set(ns)
 }
 
-// ReadFlows calls fn for every entry of the flow maps, IPv4 keys in their
-// IPv4-mapped FlowKey form, reading in batches (one system call per 4096
-// entries instead of two per entry) where the kernel supports it.
+// ReadFlows calls fn for every flow: those in the flow table, then those
+// in the LRU maps (IPv4 keys in their IPv4-mapped FlowKey form), reading
+// the maps in batches (one system call per 4096 entries instead of two
+// per entry) where the kernel supports it.
 func (o *Objects) ReadFlows(fn func(*FlowKey, *FlowValue)) error {
+	if err := o.readTable(fn); err != nil {
+		return err
+	}
 	if err := readMap(o.objs.PostureFlows, fn); err != nil {
 		return err
 	}

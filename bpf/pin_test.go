@@ -12,10 +12,10 @@ import (
 	"github.com/posture-dev/posture/internal/testenv"
 )
 
-// A version before posture_flows4 kept IPv4 flows in posture_flows under
-// IPv4-mapped keys; loading over its pins must move them, once, and leave
-// IPv6 flows where they are.
-func TestLoadMovesPinnedIPv4Flows(t *testing.T) {
+// pinDir is a pin directory on a bpffs of the test's own, unmounted
+// afterwards.
+func pinDir(t *testing.T) string {
+	t.Helper()
 	testenv.RequireRoot(t)
 	fs := filepath.Join(t.TempDir(), "bpffs")
 	if err := unix.Mkdir(fs, 0o700); err != nil {
@@ -25,7 +25,14 @@ func TestLoadMovesPinnedIPv4Flows(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(fs, unix.MNT_DETACH) })
-	pin := filepath.Join(fs, "posture")
+	return filepath.Join(fs, "posture")
+}
+
+// A version before posture_flows4 kept IPv4 flows in posture_flows under
+// IPv4-mapped keys; loading over its pins must move them, once, and leave
+// IPv6 flows where they are.
+func TestLoadMovesPinnedIPv4Flows(t *testing.T) {
+	pin := pinDir(t)
 
 	o, err := Load(Options{PinPath: pin})
 	if err != nil {

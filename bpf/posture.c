@@ -35,7 +35,7 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 /* Pinned so that an agent restart keeps every count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072);
+	__uint(max_entries, 32768);
 	__type(key, struct flow_key);
 	__type(value, struct flow_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -44,11 +44,57 @@ struct {
 /* IPv4 flows (struct flow_key4); posture_flows keeps the others. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 131072);
+	__uint(max_entries, 32768);
 	__type(key, struct flow_key4);
 	__type(value, struct flow_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } posture_flows4 SEC(".maps");
+
+/* The flow table (see posture.h): FT_BUCKETS buckets of FT_WAYS ways and
+ * a pool of FT_SLOTS entries, memory-mappable so user space reads them
+ * without a copy per entry. The pool's next free run is pinned with it,
+ * so a restarted agent never hands out an entry twice. */
+#define FT_BUCKETS 32768
+#define FT_SLOTS (FT_BUCKETS * FT_WAYS)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FT_BUCKETS);
+	__type(key, __u32);
+	__type(value, struct ft_tags);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_fttags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ft_slot);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_flowtab SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_ftpool SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ft_run);
+} ft_runs SEC(".maps");
+
+/* The pool's size; the loader sets it with the maps' sizes. */
+const volatile __u32 ft_slots = FT_SLOTS;
+
+/* Buckets - 1; the loader sets it when it resizes the table (a power of
+ * two). */
+const volatile __u32 ft_mask = FT_BUCKETS - 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -110,16 +156,22 @@ struct {
  * (nobody ticking, as under PROG_TEST_RUN) falls back to the kernel's. */
 __u64 clock_ns = 0;
 
-/* Ring-buffer records wake the reader only once this much is pending; the
- * reader also polls, so a quiet ring is drained without wakeups, which
- * cost more than the rest of a new flow. */
-#define WAKEUP_BYTES (32 * 1024)
+/* The policy generation verdict-cache entries must carry to count (see
+ * posture.h); zero until user space first writes the maps. */
+__u32 policy_gen = 0;
 
-static __always_inline __u64 rb_flags(void *rb)
-{
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-									 : BPF_RB_NO_WAKEUP;
-}
+#define VC_ENTRIES 2048
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VC_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct vc_entry);
+} verdict_cache SEC(".maps");
+
+/* A CPU wakes the ring-buffer reader once every this many new flows it
+ * announces; the reader also polls, so a quiet ring is drained without
+ * wakeups, which cost more than the rest of a new flow. */
+#define WAKEUP_EVERY 256
 
 /* Referenced so bpf2go emits Go types for structs used only through ring
  * buffers and map keys written from user space. */
@@ -140,11 +192,20 @@ struct pkt {
 	__u8 v4;               /* addresses are IPv4-mapped: posture_flows4 */
 };
 
-static __always_inline void stat_inc(__u32 idx)
+static __always_inline __u64 stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&posture_stats, &idx);
-	if (v)
-		*v += 1; /* per-CPU: no atomic needed */
+	if (!v)
+		return 0;
+	return ++*v; /* per-CPU: no atomic needed */
+}
+
+/* eq40 compares two 40-byte keys (struct flow_key, struct vc_key) as
+ * five words. */
+static __always_inline int eq40(const void *a, const void *b)
+{
+	const __u64 *x = a, *y = b;
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
 }
 
 static __always_inline void map_v4(__u8 *dst, const __u8 *src)
@@ -442,26 +503,217 @@ static __always_inline void copy_dns(struct __sk_buff *skb, struct pkt *p)
 	stat_inc(STAT_DNS_COPIED);
 }
 
-/* announce sends a new flow to user space. */
+/* announce counts a new flow and sends it to user space, built on the
+ * stack and copied by one helper call (reserve and submit are two). */
 static __always_inline void announce(const struct flow_key *k, const struct flow_value *v, __u64 now)
 {
-	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
+	__u64 n = stat_inc(STAT_NEW_FLOWS);
+	struct flow_event ev;
+	__builtin_memcpy(&ev.key, k, sizeof(*k));
+	ev.time_ns = now;
+	ev.src_identity = v->src_identity;
+	ev.dst_identity = v->dst_identity;
+	ev.ifindex = v->ifindex;
+	ev.initiator_is_b = v->initiator_is_b;
+	ev.verdict = v->verdict;
+	ev.flags = v->flags;
+	ev.pad = 0;
+	__u64 flags = n % WAKEUP_EVERY == 0 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), flags) != 0)
 		/* the map entry still holds the flow; user space finds it on the
 		 * next scan, so a full ring only delays the announcement */
 		stat_inc(STAT_EVENTS_LOST);
+}
+
+/* vc_hash picks a verdict-cache slot for a key. */
+static __always_inline __u32 vc_hash(const struct vc_key *q)
+{
+	const __u64 *w = (const __u64 *)q;
+	__u64 h = (w[0] ^ w[1] ^ 0x9e3779b97f4a7c15ULL) * 0xbf58476d1ce4e5b9ULL;
+	h = (h ^ w[2] ^ w[3]) * 0x94d049bb133111ebULL;
+	h = (h ^ w[4]) * 0xbf58476d1ce4e5b9ULL;
+	return (__u32)(h >> 40) & (VC_ENTRIES - 1);
+}
+
+/* classify fills a new flow's identities and shadow verdict, from this
+ * CPU's verdict cache when it has them for the current policy
+ * generation. */
+static __always_inline void classify(struct flow_value *v, const __u8 *iaddr, const __u8 *raddr,
+				     __be16 rport, __u8 proto, __u8 idir)
+{
+	struct vc_key q __attribute__((aligned(8)));
+	__builtin_memcpy(q.iaddr, iaddr, AF_ADDR_LEN);
+	__builtin_memcpy(q.raddr, raddr, AF_ADDR_LEN);
+	q.rport = rport;
+	q.proto = proto;
+	q.idir = idir;
+	q.gen = policy_gen;
+	__u32 slot = vc_hash(&q);
+	struct vc_entry *c = bpf_map_lookup_elem(&verdict_cache, &slot);
+	if (c && q.gen && eq40(&c->key, &q)) {
+		v->src_identity = c->src_identity;
+		v->dst_identity = c->dst_identity;
+		v->verdict = c->verdict;
 		return;
 	}
-	__builtin_memcpy(&ev->key, k, sizeof(*k));
-	ev->time_ns = now;
-	ev->src_identity = v->src_identity;
-	ev->dst_identity = v->dst_identity;
-	ev->ifindex = v->ifindex;
-	ev->initiator_is_b = v->initiator_is_b;
-	ev->verdict = v->verdict;
-	ev->flags = v->flags;
-	ev->pad = 0;
-	bpf_ringbuf_submit(ev, rb_flags(&events));
+	v->src_identity = identity_of(iaddr);
+	v->dst_identity = identity_of(raddr);
+	if (idir == DIR_EGRESS)
+		v->verdict = shadow_verdict(v->src_identity, v->dst_identity, DIR_EGRESS, proto, rport);
+	else
+		v->verdict = shadow_verdict(v->dst_identity, v->src_identity, DIR_INGRESS, proto, rport);
+	if (c && q.gen) {
+		__builtin_memcpy(&c->key, &q, sizeof(q));
+		c->src_identity = v->src_identity;
+		c->dst_identity = v->dst_identity;
+		c->verdict = v->verdict;
+	}
+}
+
+/* ft_hash mixes the canonical key's five words, finishing with
+ * MurmurHash3's 64-bit finaliser so that flows differing only in a port
+ * spread over every bucket. The table is not seeded: a pod that crafts
+ * colliding flows only fills its own buckets, whose flows then go to the
+ * LRU maps. */
+static __always_inline __u64 ft_hash(const struct flow_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = w[0] ^ (w[1] * 0x9e3779b97f4a7c15ULL) ^ (w[2] * 0xbf58476d1ce4e5b9ULL) ^
+		  (w[3] * 0x94d049bb133111ebULL) ^ w[4];
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static __always_inline struct ft_tags *ft_bucket(__u64 h)
+{
+	__u32 idx = (__u32)h & ft_mask;
+	return bpf_map_lookup_elem(&posture_fttags, &idx);
+}
+
+static __always_inline struct ft_slot *ft_entry(__u64 state)
+{
+	__u32 idx = (state & FT_IDX_MASK) >> FT_IDX_SHIFT;
+	return bpf_map_lookup_elem(&posture_flowtab, &idx);
+}
+
+#define FT_TAG(h) ((h) & 0xffffffff00000000ULL)
+#define FT_FULL FT_WAYS
+
+/* ft_find returns the flow's entry, or NULL with *free set to the way to
+ * create it from (FT_FULL when there is none): the first empty way, or
+ * one another CPU is filling with a flow of the same tag, which may be
+ * this one; ft_claim sorts that out. */
+static __always_inline struct ft_slot *ft_find(struct ft_tags *t, const struct flow_key *k, __u64 tag,
+					       int *free)
+{
+#pragma unroll
+	for (int i = 0; i < FT_WAYS; i++) {
+		__u64 s = *(volatile __u64 *)&t->state[i];
+		if ((s & ~FT_IDX_MASK) == (tag | FT_VALID)) {
+			struct ft_slot *e = ft_entry(s);
+			if (e && eq40(&e->key, k))
+				return e;
+		}
+		if (s == FT_EMPTY || s == (tag | FT_BUSY)) {
+			*free = i;
+			return NULL;
+		}
+	}
+	*free = FT_FULL;
+	return NULL;
+}
+
+/* ft_exhausted reports whether the pool has been handed out, after which
+ * new flows go to the LRU maps even when their bucket has room. */
+static __always_inline int ft_exhausted(void)
+{
+	__u32 zero = 0;
+	__u64 *pool = bpf_map_lookup_elem(&posture_ftpool, &zero);
+	return !pool || *pool >= ft_slots;
+}
+
+/* ft_reserve finds this CPU's next pool entry, taking a new run when the
+ * current one is used up; ft_commit uses it. */
+static __always_inline struct ft_slot *ft_reserve(struct ft_run **run)
+{
+	__u32 zero = 0;
+	struct ft_run *r = bpf_map_lookup_elem(&ft_runs, &zero);
+	if (!r)
+		return NULL;
+	if (r->next >= r->end) {
+		__u64 *pool = bpf_map_lookup_elem(&posture_ftpool, &zero);
+		if (!pool || *pool >= ft_slots)
+			return NULL;
+		__u64 start = __sync_fetch_and_add(pool, FT_CHUNK);
+		if (start >= ft_slots)
+			return NULL;
+		r->next = start;
+		r->end = start + FT_CHUNK < ft_slots ? start + FT_CHUNK : ft_slots;
+	}
+	*run = r;
+	__u32 idx = r->next;
+	return bpf_map_lookup_elem(&posture_flowtab, &idx);
+}
+
+/* How long a CPU waits for another to publish the entry of the flow it is
+ * about to create too: the other is a few stores away from done. */
+#define FT_SPIN 256
+
+struct ft_wait {
+	__u64 *state;
+	__u64 s;
+};
+
+static long ft_wait_step(__u64 i, void *ctx)
+{
+	struct ft_wait *w = ctx;
+	w->s = *(volatile __u64 *)w->state;
+	return (w->s & FT_KIND_MASK) != FT_BUSY;
+}
+
+enum { FT_CREATED, FT_EXISTS, FT_NO_ROOM, FT_STUCK };
+
+/* ft_claim creates the flow in its bucket from way `from` on. FT_CREATED:
+ * way *way is claimed for the caller to fill and publish. FT_EXISTS:
+ * another CPU created the same flow meanwhile, at *e. FT_NO_ROOM: the
+ * bucket filled up. FT_STUCK: a way that may hold this flow was not
+ * published in time. */
+static __always_inline int ft_claim(struct ft_tags *t, const struct flow_key *k, __u64 tag, int from,
+				    struct ft_slot **e, int *way)
+{
+#pragma unroll
+	for (int i = 0; i < FT_WAYS; i++) {
+		if (i < from)
+			continue;
+		__u64 s = *(volatile __u64 *)&t->state[i];
+		if (s == FT_EMPTY) {
+			s = __sync_val_compare_and_swap(&t->state[i], FT_EMPTY, tag | FT_BUSY);
+			if (s == FT_EMPTY) {
+				*way = i;
+				return FT_CREATED;
+			}
+		}
+		if (FT_TAG(s) != tag)
+			continue;
+		if ((s & FT_KIND_MASK) == FT_BUSY) {
+			/* rare: both CPUs saw the flow's first packets at once */
+			struct ft_wait w = {.state = &t->state[i], .s = s};
+			bpf_loop(FT_SPIN, ft_wait_step, &w, 0);
+			s = w.s;
+		}
+		if ((s & FT_KIND_MASK) != FT_VALID)
+			return FT_STUCK;
+		struct ft_slot *x = ft_entry(s);
+		if (x && eq40(&x->key, k)) {
+			*e = x;
+			return FT_EXISTS;
+		}
+	}
+	return FT_NO_ROOM;
 }
 
 /* One call site per map: were clang to merge the two calls into one with
@@ -489,8 +741,19 @@ static __always_inline long flow_create(const struct flow_key *k, const struct f
 	return bpf_map_update_elem(&posture_flows, k, v, BPF_NOEXIST);
 }
 
+/* count_packet adds a packet to an entry another CPU created. */
+static __always_inline void count_packet(struct flow_value *e, int pkt_is_a, __u64 segs, __u32 len)
+{
+	int fwd = pkt_is_a != e->initiator_is_b;
+	__sync_fetch_and_add(fwd ? &e->packets_fwd : &e->packets_rev, segs);
+	__sync_fetch_and_add(fwd ? &e->bytes_fwd : &e->bytes_rev, len);
+}
+
+/* new_flow creates the flow's entry: in its table bucket from way
+ * `from` on when it has room, in the LRU maps otherwise. */
 static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struct flow_key *k,
-				     struct flow_key4 *k4, int pkt_is_a, __u64 now, __u64 segs)
+				     struct flow_key4 *k4, int pkt_is_a, __u64 now, __u64 segs,
+				     struct ft_tags *t, __u64 tag, int from)
 {
 	/* The initiator is the packet's sender unless the packet looks like a
 	 * response (SYN+ACK, echo reply), or no handshake was seen and the
@@ -525,13 +788,34 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 	__be16 rport = init_is_a ? k->port_b : k->port_a;
 	/* pod-relative direction of initiator -> responder packets */
 	__u8 idir = init_is_a ? k->dir : (k->dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS);
-	v.src_identity = identity_of(iaddr);
-	v.dst_identity = identity_of(raddr);
-	if (idir == DIR_EGRESS)
-		v.verdict = shadow_verdict(v.src_identity, v.dst_identity, DIR_EGRESS, p->proto, rport);
-	else
-		v.verdict = shadow_verdict(v.dst_identity, v.src_identity, DIR_INGRESS, p->proto, rport);
+	classify(&v, iaddr, raddr, rport, p->proto, idir);
 
+	struct ft_run *run = NULL;
+	struct ft_slot *slot = t && from < FT_FULL ? ft_reserve(&run) : NULL;
+	if (t && slot && run) {
+		struct ft_slot *e = NULL;
+		int way = 0;
+		switch (ft_claim(t, k, tag, from, &e, &way)) {
+		case FT_CREATED: {
+			__u64 idx = run->next++;
+			__builtin_memcpy(&slot->key, k, sizeof(*k));
+			__builtin_memcpy(&slot->val, &v, sizeof(v));
+			/* an atomic exchange orders the stores above before it */
+			__sync_lock_test_and_set(&t->state[way & (FT_WAYS - 1)],
+						 tag | (idx << FT_IDX_SHIFT) | FT_VALID);
+			announce(k, &v, now);
+			return;
+		}
+		case FT_EXISTS:
+			if (e)
+				count_packet(&e->val, pkt_is_a, segs, skb->len);
+			return;
+		case FT_STUCK:
+			stat_inc(STAT_FLOW_UPDATE_FAILED);
+			return;
+		}
+		/* FT_NO_ROOM: the bucket filled up meanwhile */
+	}
 	if (flow_create(k, k4, p->v4, &v) != 0) {
 		/* another CPU created it first: count there */
 		struct flow_value *e = flow_lookup(k, k4, p->v4);
@@ -539,13 +823,99 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 			stat_inc(STAT_FLOW_UPDATE_FAILED);
 			return;
 		}
-		int fwd = pkt_is_a != e->initiator_is_b;
-		__sync_fetch_and_add(fwd ? &e->packets_fwd : &e->packets_rev, segs);
-		__sync_fetch_and_add(fwd ? &e->bytes_fwd : &e->bytes_rev, skb->len);
+		count_packet(e, pkt_is_a, segs, skb->len);
 		return;
 	}
-	stat_inc(STAT_NEW_FLOWS);
 	announce(k, &v, now);
+}
+
+/* account counts a parsed packet toward its flow. It is a global
+ * function so the verifier checks it once, for any parsed packet, instead
+ * of once per way through the parser: the flow table's ways multiplied by
+ * the parser's paths exceed the verifier's budget. */
+__attribute__((noinline)) int account(struct __sk_buff *skb, struct pkt *p, __u8 dir)
+{
+	if (!skb || !p)
+		return 0;
+
+	/* canonical key: one lookup serves both directions of a connection */
+	struct flow_key k __attribute__((aligned(8)));
+	int pkt_is_a = key_less(p->saddr, p->sport, p->daddr, p->dport);
+	if (pkt_is_a) {
+		__builtin_memcpy(k.addr_a, p->saddr, AF_ADDR_LEN);
+		__builtin_memcpy(k.addr_b, p->daddr, AF_ADDR_LEN);
+		k.port_a = p->sport;
+		k.port_b = p->dport;
+		k.dir = dir;
+	} else {
+		__builtin_memcpy(k.addr_a, p->daddr, AF_ADDR_LEN);
+		__builtin_memcpy(k.addr_b, p->saddr, AF_ADDR_LEN);
+		k.port_a = p->dport;
+		k.port_b = p->sport;
+		k.dir = dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS;
+	}
+	k.proto = p->proto;
+	k.pad[0] = k.pad[1] = 0;
+	struct flow_key4 k4;
+	if (p->v4) {
+		__builtin_memcpy(k4.addr_a, k.addr_a + 12, 4);
+		__builtin_memcpy(k4.addr_b, k.addr_b + 12, 4);
+		k4.port_a = k.port_a;
+		k4.port_b = k.port_b;
+		k4.proto = k.proto;
+		k4.dir = k.dir;
+		k4.pad[0] = k4.pad[1] = 0;
+	}
+
+	__u64 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	__u64 h = ft_hash(&k), tag = FT_TAG(h);
+	struct ft_tags *t = ft_bucket(h);
+	int from = FT_FULL;
+	struct flow_value *e = NULL;
+	if (t) {
+		struct ft_slot *x = ft_find(t, &k, tag, &from);
+		if (x)
+			e = &x->val;
+	}
+	if (!e && (from == FT_FULL || ft_exhausted()))
+		e = flow_lookup(&k, &k4, p->v4);
+	if (e) {
+		__u64 now = clock_ns;
+		if (!now)
+			now = bpf_ktime_get_coarse_ns();
+		int fwd = pkt_is_a != e->initiator_is_b;
+		if (fwd && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+		    ((e->tcp_flags_fwd | e->tcp_flags_rev) & (TCP_FIN | TCP_RST))) {
+			/* the 4-tuple was reused for a new connection */
+			__sync_fetch_and_add(&e->conns, 1);
+			e->tcp_flags_fwd = 0;
+			e->tcp_flags_rev = 0;
+			announce(&k, e, now);
+		}
+		if (fwd) {
+			__sync_fetch_and_add(&e->packets_fwd, segs);
+			__sync_fetch_and_add(&e->bytes_fwd, skb->len);
+			if ((e->tcp_flags_fwd | p->tcp_flags) != e->tcp_flags_fwd)
+				e->tcp_flags_fwd |= p->tcp_flags;
+		} else {
+			__sync_fetch_and_add(&e->packets_rev, segs);
+			__sync_fetch_and_add(&e->bytes_rev, skb->len);
+			if ((e->tcp_flags_rev | p->tcp_flags) != e->tcp_flags_rev)
+				e->tcp_flags_rev |= p->tcp_flags;
+		}
+		if (e->last_ns < now)
+			e->last_ns = now;
+	} else {
+		__u64 now = clock_ns;
+		if (!now)
+			now = bpf_ktime_get_coarse_ns();
+		new_flow(skb, p, &k, &k4, pkt_is_a, now, segs, t, tag, from);
+	}
+
+	if (dir == DIR_INGRESS && p->sport == bpf_htons(53) &&
+	    (p->proto == IPPROTO_UDP || p->proto == IPPROTO_TCP))
+		copy_dns(skb, p);
+	return 0;
 }
 
 static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
@@ -562,72 +932,7 @@ static __always_inline int observe(struct __sk_buff *skb, __u8 dir)
 			stat_inc(STAT_RELATED);
 		return TC_ACT_UNSPEC;
 	}
-
-	/* canonical key: one lookup serves both directions of a connection */
-	struct flow_key k;
-	int pkt_is_a = key_less(p.saddr, p.sport, p.daddr, p.dport);
-	if (pkt_is_a) {
-		__builtin_memcpy(k.addr_a, p.saddr, AF_ADDR_LEN);
-		__builtin_memcpy(k.addr_b, p.daddr, AF_ADDR_LEN);
-		k.port_a = p.sport;
-		k.port_b = p.dport;
-		k.dir = dir;
-	} else {
-		__builtin_memcpy(k.addr_a, p.daddr, AF_ADDR_LEN);
-		__builtin_memcpy(k.addr_b, p.saddr, AF_ADDR_LEN);
-		k.port_a = p.dport;
-		k.port_b = p.sport;
-		k.dir = dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS;
-	}
-	k.proto = p.proto;
-	k.pad[0] = k.pad[1] = 0;
-	struct flow_key4 k4;
-	if (p.v4) {
-		__builtin_memcpy(k4.addr_a, k.addr_a + 12, 4);
-		__builtin_memcpy(k4.addr_b, k.addr_b + 12, 4);
-		k4.port_a = k.port_a;
-		k4.port_b = k.port_b;
-		k4.proto = k.proto;
-		k4.dir = k.dir;
-		k4.pad[0] = k4.pad[1] = 0;
-	}
-
-	__u64 segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
-	struct flow_value *e = flow_lookup(&k, &k4, p.v4);
-	if (e) {
-		__u64 now = clock_ns;
-		if (!now)
-			now = bpf_ktime_get_coarse_ns();
-		int fwd = pkt_is_a != e->initiator_is_b;
-		if (fwd && (p.tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
-		    ((e->tcp_flags_fwd | e->tcp_flags_rev) & (TCP_FIN | TCP_RST))) {
-			/* the 4-tuple was reused for a new connection */
-			__sync_fetch_and_add(&e->conns, 1);
-			e->tcp_flags_fwd = 0;
-			e->tcp_flags_rev = 0;
-			stat_inc(STAT_NEW_FLOWS);
-			announce(&k, e, bpf_ktime_get_coarse_ns());
-		}
-		if (fwd) {
-			__sync_fetch_and_add(&e->packets_fwd, segs);
-			__sync_fetch_and_add(&e->bytes_fwd, skb->len);
-			if ((e->tcp_flags_fwd | p.tcp_flags) != e->tcp_flags_fwd)
-				e->tcp_flags_fwd |= p.tcp_flags;
-		} else {
-			__sync_fetch_and_add(&e->packets_rev, segs);
-			__sync_fetch_and_add(&e->bytes_rev, skb->len);
-			if ((e->tcp_flags_rev | p.tcp_flags) != e->tcp_flags_rev)
-				e->tcp_flags_rev |= p.tcp_flags;
-		}
-		if (e->last_ns < now)
-			e->last_ns = now;
-	} else {
-		new_flow(skb, &p, &k, &k4, pkt_is_a, bpf_ktime_get_coarse_ns(), segs);
-	}
-
-	if (dir == DIR_INGRESS && p.sport == bpf_htons(53) &&
-	    (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP))
-		copy_dns(skb, &p);
+	account(skb, &p, dir);
 	return TC_ACT_UNSPEC;
 }
 

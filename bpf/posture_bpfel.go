@@ -107,6 +107,23 @@ type postureFragPorts struct {
 	Dport uint16
 }
 
+type postureFtRun struct {
+	_    structs.HostLayout
+	Next uint32
+	End  uint32
+}
+
+type postureFtSlot struct {
+	_   structs.HostLayout
+	Key postureFlowKey
+	Val postureFlowValue
+}
+
+type postureFtTags struct {
+	_     structs.HostLayout
+	State [8]uint64
+}
+
 type postureShadowKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -141,6 +158,23 @@ type postureSubjectKey struct {
 	Pad      [3]uint8
 }
 
+type postureVcEntry struct {
+	_   structs.HostLayout
+	Key struct {
+		_     structs.HostLayout
+		Iaddr [16]uint8
+		Raddr [16]uint8
+		Rport uint16
+		Proto uint8
+		Idir  uint8
+		Gen   uint32
+	}
+	SrcIdentity uint32
+	DstIdentity uint32
+	Verdict     uint8
+	Pad         [7]uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -149,16 +183,24 @@ const (
 	postureMapEndpoints       = "endpoints"
 	postureMapEvents          = "events"
 	postureMapFrags           = "frags"
+	postureMapFtRuns          = "ft_runs"
 	postureMapPostureFlows    = "posture_flows"
 	postureMapPostureFlows4   = "posture_flows4"
+	postureMapPostureFlowtab  = "posture_flowtab"
+	postureMapPostureFtpool   = "posture_ftpool"
+	postureMapPostureFttags   = "posture_fttags"
 	postureMapPostureStats    = "posture_stats"
 	postureMapShadowPolicy    = "shadow_policy"
 	postureMapSubjects        = "subjects"
+	postureMapVerdictCache    = "verdict_cache"
 	postureMapWorldCidrs      = "world_cidrs"
 	postureProgEmpty          = "empty"
 	postureProgFromPod        = "from_pod"
 	postureProgToPod          = "to_pod"
 	postureVarClockNs         = "clock_ns"
+	postureVarFtMask          = "ft_mask"
+	postureVarFtSlots         = "ft_slots"
+	postureVarPolicyGen       = "policy_gen"
 	postureVarUnusedDnsEvent  = "unused_dns_event"
 	postureVarUnusedFlowEvent = "unused_flow_event"
 	postureVarUnusedStatIndex = "unused_stat_index"
@@ -215,16 +257,21 @@ type postureProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type postureMapSpecs struct {
-	DnsEvents     *ebpf.MapSpec `ebpf:"dns_events"`
-	Endpoints     *ebpf.MapSpec `ebpf:"endpoints"`
-	Events        *ebpf.MapSpec `ebpf:"events"`
-	Frags         *ebpf.MapSpec `ebpf:"frags"`
-	PostureFlows  *ebpf.MapSpec `ebpf:"posture_flows"`
-	PostureFlows4 *ebpf.MapSpec `ebpf:"posture_flows4"`
-	PostureStats  *ebpf.MapSpec `ebpf:"posture_stats"`
-	ShadowPolicy  *ebpf.MapSpec `ebpf:"shadow_policy"`
-	Subjects      *ebpf.MapSpec `ebpf:"subjects"`
-	WorldCidrs    *ebpf.MapSpec `ebpf:"world_cidrs"`
+	DnsEvents      *ebpf.MapSpec `ebpf:"dns_events"`
+	Endpoints      *ebpf.MapSpec `ebpf:"endpoints"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	Frags          *ebpf.MapSpec `ebpf:"frags"`
+	FtRuns         *ebpf.MapSpec `ebpf:"ft_runs"`
+	PostureFlows   *ebpf.MapSpec `ebpf:"posture_flows"`
+	PostureFlows4  *ebpf.MapSpec `ebpf:"posture_flows4"`
+	PostureFlowtab *ebpf.MapSpec `ebpf:"posture_flowtab"`
+	PostureFtpool  *ebpf.MapSpec `ebpf:"posture_ftpool"`
+	PostureFttags  *ebpf.MapSpec `ebpf:"posture_fttags"`
+	PostureStats   *ebpf.MapSpec `ebpf:"posture_stats"`
+	ShadowPolicy   *ebpf.MapSpec `ebpf:"shadow_policy"`
+	Subjects       *ebpf.MapSpec `ebpf:"subjects"`
+	VerdictCache   *ebpf.MapSpec `ebpf:"verdict_cache"`
+	WorldCidrs     *ebpf.MapSpec `ebpf:"world_cidrs"`
 }
 
 // postureVariableSpecs contains global variables before they are loaded into the kernel.
@@ -232,6 +279,9 @@ type postureMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type postureVariableSpecs struct {
 	ClockNs         *ebpf.VariableSpec `ebpf:"clock_ns"`
+	FtMask          *ebpf.VariableSpec `ebpf:"ft_mask"`
+	FtSlots         *ebpf.VariableSpec `ebpf:"ft_slots"`
+	PolicyGen       *ebpf.VariableSpec `ebpf:"policy_gen"`
 	UnusedDnsEvent  *ebpf.VariableSpec `ebpf:"unused_dns_event"`
 	UnusedFlowEvent *ebpf.VariableSpec `ebpf:"unused_flow_event"`
 	UnusedStatIndex *ebpf.VariableSpec `ebpf:"unused_stat_index"`
@@ -257,16 +307,21 @@ func (o *postureObjects) Close() error {
 //
 // It can be passed to loadPostureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type postureMaps struct {
-	DnsEvents     *ebpf.Map `ebpf:"dns_events"`
-	Endpoints     *ebpf.Map `ebpf:"endpoints"`
-	Events        *ebpf.Map `ebpf:"events"`
-	Frags         *ebpf.Map `ebpf:"frags"`
-	PostureFlows  *ebpf.Map `ebpf:"posture_flows"`
-	PostureFlows4 *ebpf.Map `ebpf:"posture_flows4"`
-	PostureStats  *ebpf.Map `ebpf:"posture_stats"`
-	ShadowPolicy  *ebpf.Map `ebpf:"shadow_policy"`
-	Subjects      *ebpf.Map `ebpf:"subjects"`
-	WorldCidrs    *ebpf.Map `ebpf:"world_cidrs"`
+	DnsEvents      *ebpf.Map `ebpf:"dns_events"`
+	Endpoints      *ebpf.Map `ebpf:"endpoints"`
+	Events         *ebpf.Map `ebpf:"events"`
+	Frags          *ebpf.Map `ebpf:"frags"`
+	FtRuns         *ebpf.Map `ebpf:"ft_runs"`
+	PostureFlows   *ebpf.Map `ebpf:"posture_flows"`
+	PostureFlows4  *ebpf.Map `ebpf:"posture_flows4"`
+	PostureFlowtab *ebpf.Map `ebpf:"posture_flowtab"`
+	PostureFtpool  *ebpf.Map `ebpf:"posture_ftpool"`
+	PostureFttags  *ebpf.Map `ebpf:"posture_fttags"`
+	PostureStats   *ebpf.Map `ebpf:"posture_stats"`
+	ShadowPolicy   *ebpf.Map `ebpf:"shadow_policy"`
+	Subjects       *ebpf.Map `ebpf:"subjects"`
+	VerdictCache   *ebpf.Map `ebpf:"verdict_cache"`
+	WorldCidrs     *ebpf.Map `ebpf:"world_cidrs"`
 }
 
 func (m *postureMaps) Close() error {
@@ -275,11 +330,16 @@ func (m *postureMaps) Close() error {
 		m.Endpoints,
 		m.Events,
 		m.Frags,
+		m.FtRuns,
 		m.PostureFlows,
 		m.PostureFlows4,
+		m.PostureFlowtab,
+		m.PostureFtpool,
+		m.PostureFttags,
 		m.PostureStats,
 		m.ShadowPolicy,
 		m.Subjects,
+		m.VerdictCache,
 		m.WorldCidrs,
 	)
 }
@@ -289,6 +349,9 @@ func (m *postureMaps) Close() error {
 // It can be passed to loadPostureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type postureVariables struct {
 	ClockNs         *ebpf.Variable `ebpf:"clock_ns"`
+	FtMask          *ebpf.Variable `ebpf:"ft_mask"`
+	FtSlots         *ebpf.Variable `ebpf:"ft_slots"`
+	PolicyGen       *ebpf.Variable `ebpf:"policy_gen"`
 	UnusedDnsEvent  *ebpf.Variable `ebpf:"unused_dns_event"`
 	UnusedFlowEvent *ebpf.Variable `ebpf:"unused_flow_event"`
 	UnusedStatIndex *ebpf.Variable `ebpf:"unused_stat_index"`

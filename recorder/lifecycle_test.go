@@ -80,7 +80,7 @@ func TestAgentRestartKeepsCounts(t *testing.T) {
 	if e := edgeTo(t, readEdges(t, b.out), "web", 8080); e.Flows != 3 {
 		t.Fatalf("before restart: %d flows", e.Flows)
 	}
-	for _, name := range []string{"posture_flows", "posture_flows4", "posture_stats"} {
+	for _, name := range []string{"posture_fttags", "posture_flowtab", "posture_ftpool", "posture_flows", "posture_flows4", "posture_stats"} {
 		if _, err := os.Stat(filepath.Join(cfg.PinPath, name)); err != nil {
 			t.Fatalf("map not pinned: %v", err)
 		}

@@ -40,7 +40,7 @@ type Config struct {
 	// PinPath pins the flow and stats maps ("" to not pin).
 	PinPath    string
 	AttachMode bpf.AttachMode
-	// FlowEntries sizes the flow map (0: the program's default).
+	// FlowEntries sizes the flow table (0: the program's default).
 	FlowEntries uint32
 	Node        string
 	// NetNS is the network namespace holding the pods' host-side
@@ -406,6 +406,9 @@ func (r *Recorder) apply(endpoints map[netip.Addr]uint32, cidrs map[netip.Prefix
 		}
 	}
 	a.subjects, a.keys = t.subjects, keys
+	// the setters bump the policy generation themselves; the direct
+	// shadow and subject map writes need this one
+	errs = append(errs, r.objs.PolicyChanged())
 	r.m.ShadowEntries.Set(float64(len(keys)))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("writing datapath maps: %w", err)

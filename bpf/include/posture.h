@@ -98,6 +98,73 @@ struct flow_value {
 	__u32 conns;
 };
 
+/* The flow table: the first place a flow is counted. Plain arrays, whose
+ * lookups the verifier inlines, so a packet of a known flow makes no
+ * helper call: on this class of machine (Safe RET, retpolines) one
+ * hash-map lookup costs more than the rest of the packet's work.
+ *
+ * A hashed array of buckets (struct ft_tags, eight ways to a cache line)
+ * says where each flow lives in a pool of entries (struct ft_slot). Each
+ * CPU takes entries from the pool in runs of FT_CHUNK, so the entries of
+ * new flows are written one after another instead of at random. A
+ * bucket's ways fill in order and are never emptied by the kernel, so a
+ * lookup stops at the first empty way. A flow whose bucket is full, or
+ * that comes after the pool ran out, goes to the LRU maps
+ * (posture_flows4, posture_flows), which hold the rest. */
+#define FT_WAYS 8
+#define FT_CHUNK 64
+
+/* ft_tags.state[i]: the flow's hash tag in the upper 32 bits, its pool
+ * index in the next 24 and the way's kind in the lowest 8. A way is
+ * claimed with compare-and-swap (EMPTY -> BUSY), its entry filled, then
+ * published (BUSY -> VALID with the index). */
+#define FT_EMPTY 0
+#define FT_BUSY 1
+#define FT_VALID 2
+#define FT_KIND_MASK 0xffULL
+#define FT_IDX_SHIFT 8
+#define FT_IDX_MASK 0xffffff00ULL
+#define FT_MAX_SLOTS (1 << 24)
+
+struct ft_tags {
+	__u64 state[FT_WAYS];
+};
+
+struct ft_slot {
+	struct flow_key key;
+	struct flow_value val;
+};
+
+/* A CPU's current run of pool entries: next to use, end exclusive. */
+struct ft_run {
+	__u32 next;
+	__u32 end;
+};
+
+/* The verdict cache: per CPU, direct-mapped, what a new flow's identity
+ * and shadow lookups gave for the same initiator, responder, protocol,
+ * responder port and direction, so the next connection between them
+ * (a new source port) makes none of those four map calls. gen is the
+ * policy generation the answer was computed under: user space bumps it
+ * after every change to the endpoint, CIDR, subject or shadow maps, which
+ * empties the cache at once. The key part is compared as five words. */
+struct vc_key {
+	__u8 iaddr[AF_ADDR_LEN];
+	__u8 raddr[AF_ADDR_LEN];
+	__u16 rport;
+	__u8 proto;
+	__u8 idir;
+	__u32 gen;
+};
+
+struct vc_entry {
+	struct vc_key key;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u8 verdict;
+	__u8 pad[7];
+};
+
 /* Sent on the events ring buffer for every new flow. */
 struct flow_event {
 	struct flow_key key;

@@ -80,6 +80,6 @@ Prometheus metrics are served on --metrics-addr.`,
 	f.StringVar(&o.PinPath, "pin-path", "/sys/fs/bpf/posture", "bpffs directory for the pinned maps (mounted if needed)")
 	f.StringVar(&o.NetNS, "netns", "", "network namespace path holding the pods' host-side interfaces (default: the agent's)")
 	f.StringVar(&o.Attach, "attach", "auto", "hook: auto (TCX, else tc clsact), tcx or clsact")
-	f.Uint32Var(&o.FlowEntries, "flow-entries", 0, "flow map size, for IPv4 and for IPv6 each (0: 131072; changing it needs the pinned maps removed)")
+	f.Uint32Var(&o.FlowEntries, "flow-entries", 0, "flows the kernel flow table holds (0: 262144; the LRU maps behind it hold an eighth as many each; changing it needs the pinned maps removed)")
 	return cmd
 }

@@ -1,0 +1,169 @@
+//go:build linux
+
+package bpf
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/posture-dev/posture/internal/testenv"
+)
+
+func loadWith(t testing.TB, opts Options) *Objects {
+	t.Helper()
+	testenv.RequireRoot(t)
+	if err := rlimit.RemoveMemlock(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
+// manyFlows are n distinct TCP flows from podA to addresses in
+// 10.214.0.0/16, as SYNs.
+func manyFlows(n, offset int) []pkt {
+	out := make([]pkt, n)
+	for i := range out {
+		j := i + offset
+		out[i] = pkt{src: podA, dst: ipv4([4]byte{10, 214, byte(j >> 8), byte(j)}), proto: ProtoTCP,
+			sport: uint16(20000 + j%7), dport: 80, tcpFlags: syn}
+	}
+	return out
+}
+
+// checkOnce asserts that every flow is read exactly once with the given
+// packet count, wherever it lives (table or LRU maps).
+func checkOnce(t *testing.T, o *Objects, ps []pkt, packets uint64) {
+	t.Helper()
+	seen := map[Conn]int{}
+	for _, e := range flows(t, o) {
+		seen[e.Conn]++
+		if e.PacketsFwd != packets || e.Conns != 1 {
+			t.Errorf("flow %v: %d packets, %d connections; want %d, 1", e.Conn, e.PacketsFwd, e.Conns, packets)
+		}
+	}
+	for _, p := range ps {
+		c := Conn{Src: p.src, Dst: p.dst, SrcPort: p.sport, DstPort: p.dport, Proto: p.proto, Dir: DirEgress}
+		if seen[c] != 1 {
+			t.Errorf("flow %v read %d times, want once", c, seen[c])
+		}
+	}
+	if len(seen) != len(ps) {
+		t.Errorf("%d flows read, want %d", len(seen), len(ps))
+	}
+}
+
+// Past the table's room (full buckets, then an exhausted pool) flows go
+// to the LRU maps; each must still be counted in exactly one place.
+func TestFlowTableOverflow(t *testing.T) {
+	// a pool of 600 behind 128 buckets of 8 ways: buckets fill up
+	// before the pool runs out, and the pool runs out while most buckets
+	// still have room; the LRU maps have 1024 entries each
+	o := loadWith(t, Options{FlowEntries: 600})
+	ps := manyFlows(1500, 0)
+	for _, p := range ps {
+		run(t, o.FromPod(), p)
+	}
+	for _, p := range ps {
+		p.tcpFlags = ack
+		run(t, o.FromPod(), p)
+	}
+	checkOnce(t, o, ps, 2)
+	var inTable int
+	if err := o.readTable(func(*FlowKey, *FlowValue) { inTable++ }); err != nil {
+		t.Fatal(err)
+	}
+	if inTable != 600 {
+		t.Errorf("%d of %d flows in a 600-entry table: want it full and the rest elsewhere", inTable, len(ps))
+	}
+	if s := stats(t, o); s[StatNewFlows] != uint64(len(ps)) || s[StatFlowUpdateFailed] != 0 {
+		t.Errorf("stats: %d new flows, %d failed updates; want %d, 0", s[StatNewFlows], s[StatFlowUpdateFailed], len(ps))
+	}
+}
+
+// The verdict cache must never answer for a policy that has changed: every
+// change to the endpoint, subject or shadow maps shows in the next new
+// flow between the same pods on the same port.
+func TestVerdictCacheFollowsPolicy(t *testing.T) {
+	o := load(t)
+	const idA, idB, idB2 = 256, 257, 300
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(o.SetEndpoint(podA, idA))
+	must(o.SetEndpoint(podB, idB))
+	port := uint16(40000)
+	newFlow := func() entry {
+		t.Helper()
+		port++
+		run(t, o.FromPod(), pkt{src: podA, dst: podB, proto: ProtoTCP, sport: port, dport: 80, tcpFlags: syn})
+		for _, e := range flows(t, o) {
+			if e.SrcPort == port {
+				return e
+			}
+		}
+		t.Fatalf("flow from port %d not recorded", port)
+		return entry{}
+	}
+	check := func(what string, e entry, dst uint32, v uint8) {
+		t.Helper()
+		if e.DstID != dst || e.Verdict != v {
+			t.Errorf("%s: dst identity %d verdict %d, want %d, %d", what, e.DstID, e.Verdict, dst, v)
+		}
+	}
+	check("no policy", newFlow(), idB, VerdictNotSelected)
+	check("no policy, again (cached)", newFlow(), idB, VerdictNotSelected)
+	must(o.SetSubject(idA, DirEgress, VerdictAudit))
+	check("selected, nothing allowed", newFlow(), idB, VerdictAudit)
+	must(o.PutShadow(ShadowEntry{Subject: idA, Peer: idB, Dir: DirEgress, Proto: ProtoTCP, PortLo: 80, PortHi: 80, Verdict: VerdictAllowed}))
+	check("port 80 allowed", newFlow(), idB, VerdictAllowed)
+	check("port 80 allowed, again (cached)", newFlow(), idB, VerdictAllowed)
+	must(o.SetEndpoint(podB, idB2))
+	check("peer changed identity", newFlow(), idB2, VerdictAudit)
+	// writes through ShadowMap, as the recorder's bulk replacement does,
+	// count once PolicyChanged is called
+	for _, k := range (ShadowEntry{Subject: idA, Peer: idB2, Dir: DirEgress, Proto: ProtoTCP, PortLo: 80, PortHi: 80}).Keys() {
+		must(o.ShadowMap().Put(k, VerdictAllowed))
+	}
+	must(o.PolicyChanged())
+	check("allowed through the shadow map", newFlow(), idB2, VerdictAllowed)
+}
+
+// A restarted agent reuses the pinned table: flows from before the restart
+// keep counting in place and new ones never land on their entries.
+func TestFlowTableSurvivesRestart(t *testing.T) {
+	pin := pinDir(t)
+
+	before := manyFlows(300, 0)
+	o, err := Load(Options{PinPath: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range before {
+		run(t, o.FromPod(), p)
+	}
+	o.Close()
+
+	o = loadWith(t, Options{PinPath: pin})
+	after := manyFlows(300, 300)
+	for _, p := range after {
+		run(t, o.FromPod(), p)
+		run(t, o.FromPod(), p)
+	}
+	for _, p := range before {
+		p.tcpFlags = ack
+		run(t, o.FromPod(), p)
+	}
+	checkOnce(t, o, append(before, after...), 2)
+	if err := Unpin(pin); err != nil {
+		t.Fatal(err)
+	}
+}
