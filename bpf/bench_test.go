@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -90,6 +91,11 @@ func benchNew(b *testing.B, prog *ebpf.Program, base pkt) {
 		}
 		frames[i] = p.bytes()
 	}
+	benchFrames(b, prog, frames)
+}
+
+// benchFrames runs each frame once, timing only the program.
+func benchFrames(b *testing.B, prog *ebpf.Program, frames [][]byte) {
 	b.ResetTimer()
 	var total time.Duration
 	for i := range b.N {
@@ -104,9 +110,37 @@ func benchNew(b *testing.B, prog *ebpf.Program, base pkt) {
 
 // BenchmarkNewFlow: a TCP SYN of a flow never seen, including identity
 // lookups, the shadow verdict, the map insert and the ring-buffer event.
+// Each flow is a new connection between the same two pods on the same
+// port (a new source port), as a client's repeated connections are.
 func BenchmarkNewFlow(b *testing.B) {
 	o := benchSetup(b)
 	base := pkt{src: podA, proto: ProtoTCP, dport: 80, tcpFlags: syn}
 	b.Run("empty", func(b *testing.B) { benchNew(b, o.Empty(), base) })
 	b.Run("posture", func(b *testing.B) { benchNew(b, o.FromPod(), base) })
+}
+
+// BenchmarkNewFlowNewPeer: the same, but every flow goes to a pod the
+// source has not talked to since the cached lookups: 50,000 peers with
+// 500 identities, so both identities and the verdict are looked up.
+func BenchmarkNewFlowNewPeer(b *testing.B) {
+	o := benchSetup(b)
+	const peers = 50_000
+	dst := func(i int) netip.Addr {
+		return ipv4([4]byte{10, 215, byte(i >> 8), byte(i)})
+	}
+	for i := range peers {
+		if err := o.SetEndpoint(dst(i), uint32(1000+i%500)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	frames := func(n int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			p := pkt{src: podA, dst: dst(i % peers), proto: ProtoTCP, sport: uint16(1024 + i/peers), dport: 80, tcpFlags: syn}
+			out[i] = p.bytes()
+		}
+		return out
+	}
+	b.Run("empty", func(b *testing.B) { benchFrames(b, o.Empty(), frames(b.N)) })
+	b.Run("posture", func(b *testing.B) { benchFrames(b, o.FromPod(), frames(b.N)) })
 }

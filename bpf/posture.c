@@ -171,7 +171,7 @@ struct {
 /* A CPU wakes the ring-buffer reader once every this many new flows it
  * announces; the reader also polls, so a quiet ring is drained without
  * wakeups, which cost more than the rest of a new flow. */
-#define WAKEUP_EVERY 256
+#define WAKEUP_EVERY 64
 
 /* Referenced so bpf2go emits Go types for structs used only through ring
  * buffers and map keys written from user space. */
