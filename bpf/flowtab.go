@@ -4,17 +4,22 @@ package bpf
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // The flow table's layout, from posture.h.
 const (
 	ftWays     = 8
 	ftKindMask = 0xff
+	ftBusy     = 1
 	ftValid    = 2
+	ftTomb     = 3
 	ftIdxShift = 8
 	ftIdxMask  = 0xffffff00
 	ftMaxSlots = 1 << 24
@@ -23,68 +28,188 @@ const (
 type (
 	ftTags = postureFtTags
 	ftSlot = postureFtSlot
+	ftPool = postureFtPool
 )
 
-// readTable reads the flow table through its memory mappings: published
-// ways only, so a way the program is still filling is skipped (it is read
-// on the next scan). Counters the program adds to meanwhile may be a
-// packet behind.
-func (o *Objects) readTable(fn func(*FlowKey, *FlowValue)) error {
-	nb, ns := int(o.objs.PostureFttags.MaxEntries()), int(o.objs.PostureFlowtab.MaxEntries())
-	tags, err := mapped(o.objs.PostureFttags, nb, unsafe.Sizeof(ftTags{}))
+// table is user space's view of the flow table: its arrays mapped
+// writable, because reclaiming takes atomic operations on the same words
+// the program updates.
+type table struct {
+	tagsMem, poolMem, freeMem []byte
+	tags                      []ftTags
+	pool                      *ftPool
+	free                      []uint64
+	entries                   *ebpf.Memory
+	nslots                    int
+	// mu guards pending and the ring's tail, which only user space
+	// writes.
+	mu sync.Mutex
+	// pending are reclaimed entries not yet on the free ring: a program
+	// that found the flow just before it was reclaimed may still be
+	// adding to it, so they wait for the next release.
+	pending []uint32
+}
+
+func mapShared(m *ebpf.Map, size uintptr) ([]byte, error) {
+	n := int((size + uintptr(unix.Getpagesize()) - 1) &^ (uintptr(unix.Getpagesize()) - 1))
+	b, err := unix.Mmap(m.FD(), 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("mapping %s: %w", m, err)
 	}
-	pool, err := mapped(o.objs.PostureFlowtab, ns, unsafe.Sizeof(ftSlot{}))
-	if err != nil {
-		return err
+	return b, nil
+}
+
+// openTable maps the table; close releases the mappings.
+func openTable(o *postureObjects) (*table, error) {
+	nb, ns := int(o.PostureFttags.MaxEntries()), int(o.PostureFlowtab.MaxEntries())
+	t := &table{nslots: ns}
+	var err error
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if t.tagsMem, err = mapShared(o.PostureFttags, uintptr(nb)*unsafe.Sizeof(ftTags{})); err != nil {
+		return nil, err
 	}
-	// States before entries: the program writes an entry before it
-	// publishes the state naming it, so a state read as published
-	// vouches for the entry read after it.
+	if t.poolMem, err = mapShared(o.PostureFtpool, unsafe.Sizeof(ftPool{})); err != nil {
+		return nil, err
+	}
+	nfree := int(o.PostureFtfree.MaxEntries())
+	if t.freeMem, err = mapShared(o.PostureFtfree, uintptr(nfree)*8); err != nil {
+		return nil, err
+	}
+	if t.entries, err = o.PostureFlowtab.Memory(); err != nil {
+		return nil, fmt.Errorf("mapping flow table: %w", err)
+	}
+	if uintptr(t.entries.Size()) < uintptr(ns)*unsafe.Sizeof(ftSlot{}) {
+		err = fmt.Errorf("mapping flow table: %d bytes for %d entries", t.entries.Size(), ns)
+		return nil, err
+	}
+	t.tags = unsafe.Slice((*ftTags)(unsafe.Pointer(&t.tagsMem[0])), nb)
+	t.pool = (*ftPool)(unsafe.Pointer(&t.poolMem[0]))
+	t.free = unsafe.Slice((*uint64)(unsafe.Pointer(&t.freeMem[0])), nfree)
+	return t, nil
+}
+
+func (t *table) close() {
+	for _, b := range [][]byte{t.tagsMem, t.poolMem, t.freeMem} {
+		if b != nil {
+			unix.Munmap(b)
+		}
+	}
+	t.tagsMem, t.poolMem, t.freeMem = nil, nil, nil
+}
+
+// read calls fn for every published flow with its bucket, way and state.
+// A state is read before its entry: the program writes an entry before it
+// publishes the state naming it, and atomic loads keep that order here.
+// Counters the program adds to meanwhile may be a packet behind.
+func (t *table) read(fn func(b, w int, s uint64, k *FlowKey, v *FlowValue)) error {
 	var (
-		t     ftTags
-		e     ftSlot
-		tbuf  = unsafe.Slice((*byte)(unsafe.Pointer(&t)), unsafe.Sizeof(t))
-		ebuf  = unsafe.Slice((*byte)(unsafe.Pointer(&e)), unsafe.Sizeof(e))
-		fence uint32
+		e    ftSlot
+		ebuf = unsafe.Slice((*byte)(unsafe.Pointer(&e)), unsafe.Sizeof(e))
 	)
-	for i := range nb {
-		if _, err := tags.ReadAt(tbuf, int64(i)*int64(len(tbuf))); err != nil {
-			return fmt.Errorf("reading flow table: %w", err)
-		}
-		if t.State[0] == 0 {
-			continue // ways fill in order: an empty first way means an empty bucket
-		}
-		// a read-modify-write orders the loads around it on every
-		// architecture (x86 keeps load order anyway)
-		atomic.AddUint32(&fence, 0)
-		for _, s := range t.State {
+	for i := range t.tags {
+		for w := range ftWays {
+			s := atomic.LoadUint64(&t.tags[i].State[w])
+			if s == 0 {
+				break // ways fill in order
+			}
 			if s&ftKindMask != ftValid {
 				continue
 			}
-			idx := int64(s&ftIdxMask) >> ftIdxShift
-			if idx >= int64(ns) {
-				return fmt.Errorf("reading flow table: bucket %d names entry %d of %d", i, idx, ns)
+			idx := (s & ftIdxMask) >> ftIdxShift
+			if idx >= uint64(t.nslots) {
+				return fmt.Errorf("reading flow table: bucket %d names entry %d of %d", i, idx, t.nslots)
 			}
-			if _, err := pool.ReadAt(ebuf, idx*int64(len(ebuf))); err != nil {
+			if _, err := t.entries.ReadAt(ebuf, int64(idx)*int64(len(ebuf))); err != nil {
 				return fmt.Errorf("reading flow table: %w", err)
 			}
 			k, v := e.Key, e.Val
-			fn(&k, &v)
+			fn(i, w, s, &k, &v)
 		}
 	}
 	return nil
 }
 
-// mapped is the memory mapping of an array of n values of size bytes.
-func mapped(m *ebpf.Map, n int, size uintptr) (*ebpf.Memory, error) {
-	mem, err := m.Memory()
-	if err != nil {
-		return nil, fmt.Errorf("mapping flow table: %w", err)
+// usage is how many pool entries hold flows or are taken by CPUs.
+func (t *table) usage() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := min(atomic.LoadUint64(&t.pool.Next), uint64(t.nslots))
+	free := atomic.LoadUint64(&t.pool.FreeTail) - atomic.LoadUint64(&t.pool.FreeHead)
+	return int(next-free) - len(t.pending)
+}
+
+// release puts the pending entries on the free ring.
+func (t *table) release() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.releaseLocked()
+}
+
+func (t *table) releaseLocked() {
+	tail := atomic.LoadUint64(&t.pool.FreeTail)
+	mask := uint64(len(t.free) - 1)
+	for _, idx := range t.pending {
+		t.free[tail&mask] = uint64(idx)
+		tail++
 	}
-	if uintptr(mem.Size()) < size*uintptr(n) {
-		return nil, fmt.Errorf("mapping flow table: %d bytes for %d entries of %d", mem.Size(), n, size)
+	// the ring's entries are written before the tail that shows them
+	atomic.StoreUint64(&t.pool.FreeTail, tail)
+	t.pending = t.pending[:0]
+}
+
+// reclaim marks the chosen flows' ways reclaimed and holds their entries
+// until the next call, after releasing those it held since the last.
+func (t *table) reclaim(pick func(k *FlowKey, v *FlowValue) bool) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.releaseLocked()
+	n := 0
+	err := t.read(func(b, w int, s uint64, k *FlowKey, v *FlowValue) {
+		// the program turns empty and reclaimed ways into claimed ones and
+		// claimed into valid; a valid way only ever turns into a tomb here
+		if pick(k, v) && atomic.CompareAndSwapUint64(&t.tags[b].State[w], s, s&^ftKindMask|ftTomb) {
+			t.pending = append(t.pending, uint32((s&ftIdxMask)>>ftIdxShift))
+			n++
+		}
+	})
+	return n, err
+}
+
+// recover runs when the program is loaded over pinned maps, before it is
+// attached: entries a CPU had taken but not used when the last agent
+// stopped, and reclaimed ones still held, are free again, and ways left
+// mid-claim (none should be) are reclaimed.
+func (t *table) recover() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	used := make([]bool, t.nslots)
+	for i := range t.tags {
+		for w := range ftWays {
+			s := atomic.LoadUint64(&t.tags[i].State[w])
+			switch s & ftKindMask {
+			case ftValid:
+				if idx := (s & ftIdxMask) >> ftIdxShift; idx < uint64(len(used)) {
+					used[idx] = true
+				}
+			case ftBusy:
+				atomic.StoreUint64(&t.tags[i].State[w], s&^ftKindMask|ftTomb)
+			}
+		}
 	}
-	return mem, nil
+	next := min(atomic.LoadUint64(&t.pool.Next), uint64(t.nslots))
+	t.pending = t.pending[:0]
+	for idx := range uint32(next) {
+		if !used[idx] {
+			t.pending = append(t.pending, idx)
+		}
+	}
+	slices.Sort(t.pending)
+	// start the ring afresh: nothing is taking from it yet
+	head := atomic.LoadUint64(&t.pool.FreeHead)
+	atomic.StoreUint64(&t.pool.FreeTail, head)
+	t.releaseLocked()
 }

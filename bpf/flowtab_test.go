@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf/rlimit"
@@ -36,6 +37,15 @@ func manyFlows(n, offset int) []pkt {
 	return out
 }
 
+// runAll sends each packet from its pod, with the given TCP flags.
+func runAll(t *testing.T, o *Objects, ps []pkt, flags uint8) {
+	t.Helper()
+	for _, p := range ps {
+		p.tcpFlags = flags
+		run(t, o.FromPod(), p)
+	}
+}
+
 // checkOnce asserts that every flow is read exactly once with the given
 // packet count, wherever it lives (table or LRU maps).
 func checkOnce(t *testing.T, o *Objects, ps []pkt, packets uint64) {
@@ -66,20 +76,11 @@ func TestFlowTableOverflow(t *testing.T) {
 	// still have room; the LRU maps have 1024 entries each
 	o := loadWith(t, Options{FlowEntries: 600})
 	ps := manyFlows(1500, 0)
-	for _, p := range ps {
-		run(t, o.FromPod(), p)
-	}
-	for _, p := range ps {
-		p.tcpFlags = ack
-		run(t, o.FromPod(), p)
-	}
+	runAll(t, o, ps, syn)
+	runAll(t, o, ps, ack)
 	checkOnce(t, o, ps, 2)
-	var inTable int
-	if err := o.readTable(func(*FlowKey, *FlowValue) { inTable++ }); err != nil {
-		t.Fatal(err)
-	}
-	if inTable != 600 {
-		t.Errorf("%d of %d flows in a 600-entry table: want it full and the rest elsewhere", inTable, len(ps))
+	if used, capacity := o.TableUsage(); used != 600 || capacity != 600 {
+		t.Errorf("table holds %d of %d flows, capacity %d: want it full and the rest elsewhere", used, len(ps), capacity)
 	}
 	if s := stats(t, o); s[StatNewFlows] != uint64(len(ps)) || s[StatFlowUpdateFailed] != 0 {
 		t.Errorf("stats: %d new flows, %d failed updates; want %d, 0", s[StatNewFlows], s[StatFlowUpdateFailed], len(ps))
@@ -147,23 +148,72 @@ func TestFlowTableSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range before {
-		run(t, o.FromPod(), p)
-	}
+	runAll(t, o, before, syn)
 	o.Close()
 
 	o = loadWith(t, Options{PinPath: pin})
 	after := manyFlows(300, 300)
-	for _, p := range after {
-		run(t, o.FromPod(), p)
-		run(t, o.FromPod(), p)
-	}
-	for _, p := range before {
-		p.tcpFlags = ack
-		run(t, o.FromPod(), p)
-	}
+	runAll(t, o, after, syn)
+	runAll(t, o, after, ack)
+	runAll(t, o, before, ack)
 	checkOnce(t, o, append(before, after...), 2)
 	if err := Unpin(pin); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Reclaimed flows leave the table at once; their entries serve new flows
+// once released, and a reclaimed flow that sends again starts afresh.
+func TestFlowTableReclaim(t *testing.T) {
+	o := loadWith(t, Options{FlowEntries: 600})
+	old := manyFlows(500, 0)
+	runAll(t, o, old, syn)
+	if used, _ := o.TableUsage(); used < 450 {
+		t.Fatalf("table holds %d of 500 flows", used)
+	}
+	gone := map[netip.Addr]bool{}
+	for _, p := range old[:300] {
+		gone[p.dst] = true
+	}
+	n, err := o.Reclaim(func(k *FlowKey, v *FlowValue) bool { return gone[k.Conn(v.InitiatorIsB).Dst] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 250 {
+		t.Fatalf("reclaimed %d of the 300 flows", n)
+	}
+	for _, e := range flows(t, o) {
+		if gone[e.Dst] && e.PacketsFwd != 1 {
+			t.Errorf("reclaimed flow %v still counted: %+v", e.Conn, e)
+		}
+	}
+	kept := old[300:]
+	if _, err := o.Reclaim(func(*FlowKey, *FlowValue) bool { return false }); err != nil {
+		t.Fatal(err) // releases the reclaimed entries
+	}
+	fresh := manyFlows(350, 1000)
+	runAll(t, o, fresh, syn)
+	runAll(t, o, kept, ack)
+	runAll(t, o, fresh, ack)
+	again := old[0]
+	again.tcpFlags = ack
+	run(t, o.FromPod(), again)
+
+	got := map[Conn][]entry{}
+	for _, e := range flows(t, o) {
+		got[e.Conn] = append(got[e.Conn], e)
+	}
+	for _, p := range append(append([]pkt{}, kept...), fresh...) {
+		c := Conn{Src: p.src, Dst: p.dst, SrcPort: p.sport, DstPort: p.dport, Proto: p.proto, Dir: DirEgress}
+		if es := got[c]; len(es) != 1 || es[0].PacketsFwd != 2 || es[0].Conns != 1 {
+			t.Errorf("flow %v: %+v, want once with 2 packets", c, es)
+		}
+	}
+	if used, _ := o.TableUsage(); used < 800-300 || used > 600 {
+		t.Errorf("table holds %d flows after reclaiming and reuse", used)
+	}
+	c := Conn{Src: again.src, Dst: again.dst, SrcPort: again.sport, DstPort: again.dport, Proto: again.proto, Dir: DirEgress}
+	if es := got[c]; len(es) != 1 || es[0].PacketsFwd != 1 || es[0].Flags&FlowMidstream == 0 {
+		t.Errorf("reclaimed flow sending again: %+v, want a new midstream flow of 1 packet", es)
 	}
 }

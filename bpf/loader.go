@@ -70,6 +70,7 @@ type Options struct {
 // Objects are the loaded programs and maps.
 type Objects struct {
 	objs postureObjects
+	tab  *table
 	// genMu orders policy-generation bumps, so the generation the
 	// program sees only ever moves to a value no cached verdict carries.
 	genMu sync.Mutex
@@ -109,6 +110,13 @@ func Load(opts Options) (*Objects, error) {
 		}
 		return nil, fmt.Errorf("loading objects: %w", err)
 	}
+	if o.tab, err = openTable(&o.objs); err != nil {
+		o.Close()
+		return nil, err
+	}
+	// nothing is attached yet: entries a stopped agent's CPUs held are
+	// free again
+	o.tab.recover()
 	if err := o.PolicyChanged(); err != nil {
 		o.Close()
 		return nil, err
@@ -190,12 +198,35 @@ func sizeFlows(spec *ebpf.CollectionSpec, n uint32) error {
 	if err := spec.Variables["ft_slots"].Set(n); err != nil {
 		return fmt.Errorf("sizing flow table: %w", err)
 	}
+	if err := spec.Variables["ft_ring_mask"].Set(buckets*ftWays - 1); err != nil {
+		return fmt.Errorf("sizing flow table: %w", err)
+	}
 	spec.Maps["posture_fttags"].MaxEntries = buckets
 	spec.Maps["posture_flowtab"].MaxEntries = n
+	spec.Maps["posture_ftfree"].MaxEntries = buckets * ftWays
 	spec.Maps["posture_flows"].MaxEntries = max(n/8, 1024)
 	spec.Maps["posture_flows4"].MaxEntries = max(n/8, 1024)
 	return nil
 }
+
+// TableUsage is how many flows the flow table holds (entries taken)
+// against its capacity; the LRU maps behind it are not counted.
+func (o *Objects) TableUsage() (used, capacity int) {
+	return o.tab.usage(), o.tab.nslots
+}
+
+// Reclaim frees the flow-table entries of the flows pick chooses, as an
+// LRU map evicts: they disappear from ReadFlows at once, and a later
+// packet of one starts a new flow. Their entries are reused after the
+// next Reclaim or ReleaseReclaimed.
+func (o *Objects) Reclaim(pick func(*FlowKey, *FlowValue) bool) (int, error) {
+	return o.tab.reclaim(pick)
+}
+
+// ReleaseReclaimed makes the entries of flows reclaimed before free for
+// new flows; call it a while after Reclaim (the next export), when no
+// program can still be counting into them.
+func (o *Objects) ReleaseReclaimed() { o.tab.release() }
 
 // PolicyChanged tells the program that the endpoint, CIDR, subject or
 // shadow maps changed, so verdicts it cached for new flows are stale.
@@ -215,12 +246,17 @@ func (o *Objects) PolicyChanged() error {
 }
 
 // Close releases programs and maps (pinned maps stay pinned).
-func (o *Objects) Close() error { return o.objs.Close() }
+func (o *Objects) Close() error {
+	if o.tab != nil {
+		o.tab.close()
+	}
+	return o.objs.Close()
+}
 
 // Unpin removes the pinned maps under dir, for tests and for a clean
 // uninstall.
 func Unpin(dir string) error {
-	for _, name := range []string{"posture_fttags", "posture_flowtab", "posture_ftpool", "posture_flows4", "posture_flows", "posture_stats"} {
+	for _, name := range []string{"posture_fttags", "posture_flowtab", "posture_ftpool", "posture_ftfree", "posture_flows4", "posture_flows", "posture_stats"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("unpinning: %w", err)
 		}
@@ -401,7 +437,7 @@ func (o *Objects) SetClock(ns uint64) error {
 // the maps in batches (one system call per 4096 entries instead of two
 // per entry) where the kernel supports it.
 func (o *Objects) ReadFlows(fn func(*FlowKey, *FlowValue)) error {
-	if err := o.readTable(fn); err != nil {
+	if err := o.tab.read(func(_, _ int, _ uint64, k *FlowKey, v *FlowValue) { fn(k, v) }); err != nil {
 		return err
 	}
 	if err := readMap(o.objs.PostureFlows, fn); err != nil {

@@ -78,9 +78,22 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct ft_pool);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } posture_ftpool SEC(".maps");
+
+/* The ring of free entries: FT_SLOTS positions (a power of two, at least
+ * the pool's size, so it never overflows). Values are 64-bit because an
+ * array's elements are 8-byte aligned: user space indexes the mapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} posture_ftfree SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -89,8 +102,10 @@ struct {
 	__type(value, struct ft_run);
 } ft_runs SEC(".maps");
 
-/* The pool's size; the loader sets it with the maps' sizes. */
+/* The pool's size and the free ring's positions - 1; the loader sets
+ * them with the maps' sizes. */
 const volatile __u32 ft_slots = FT_SLOTS;
+const volatile __u32 ft_ring_mask = FT_SLOTS - 1;
 
 /* Buckets - 1; the loader sets it when it resizes the table (a power of
  * two). */
@@ -603,10 +618,10 @@ static __always_inline struct ft_slot *ft_entry(__u64 state)
 #define FT_TAG(h) ((h) & 0xffffffff00000000ULL)
 #define FT_FULL FT_WAYS
 
-/* ft_find returns the flow's entry, or NULL with *free set to the way to
- * create it from (FT_FULL when there is none): the first empty way, or
- * one another CPU is filling with a flow of the same tag, which may be
- * this one; ft_claim sorts that out. */
+/* ft_find returns the flow's entry, or NULL with *free (FT_FULL on entry)
+ * set to the way to create it from, if any: the first reclaimed or empty
+ * way, or one another CPU is filling with a flow of the same tag, which
+ * may be this one; ft_claim sorts that out. */
 static __always_inline struct ft_slot *ft_find(struct ft_tags *t, const struct flow_key *k, __u64 tag,
 					       int *free)
 {
@@ -618,44 +633,84 @@ static __always_inline struct ft_slot *ft_find(struct ft_tags *t, const struct f
 			if (e && eq40(&e->key, k))
 				return e;
 		}
-		if (s == FT_EMPTY || s == (tag | FT_BUSY)) {
+		if ((s & FT_KIND_MASK) == FT_TOMB && *free == FT_FULL)
 			*free = i;
+		if (s == FT_EMPTY || s == (tag | FT_BUSY)) {
+			if (*free == FT_FULL || s != FT_EMPTY)
+				*free = i;
 			return NULL;
 		}
 	}
-	*free = FT_FULL;
 	return NULL;
 }
 
-/* ft_exhausted reports whether the pool has been handed out, after which
- * new flows go to the LRU maps even when their bucket has room. */
-static __always_inline int ft_exhausted(void)
+static __always_inline struct ft_pool *ft_pool(void)
 {
 	__u32 zero = 0;
-	__u64 *pool = bpf_map_lookup_elem(&posture_ftpool, &zero);
-	return !pool || *pool >= ft_slots;
+	return bpf_map_lookup_elem(&posture_ftpool, &zero);
 }
 
-/* ft_reserve finds this CPU's next pool entry, taking a new run when the
- * current one is used up; ft_commit uses it. */
-static __always_inline struct ft_slot *ft_reserve(struct ft_run **run)
+/* ft_overflowed reports whether any flow went to the LRU maps, after
+ * which a flow missing from the table may be there even when its bucket
+ * has room. */
+static __always_inline int ft_overflowed(void)
+{
+	struct ft_pool *pool = ft_pool();
+	return !pool || *(volatile __u64 *)&pool->lru;
+}
+
+/* ft_take_run gives the CPU a new run: from the never-used part of the
+ * pool while there is one, then from the ring of reclaimed entries. */
+static __always_inline int ft_take_run(struct ft_run *r)
+{
+	struct ft_pool *pool = ft_pool();
+	if (!pool)
+		return 0;
+	if (*(volatile __u64 *)&pool->next < ft_slots) {
+		__u64 start = __sync_fetch_and_add(&pool->next, FT_CHUNK);
+		if (start < ft_slots) {
+			r->next = start;
+			r->end = start + FT_CHUNK < ft_slots ? start + FT_CHUNK : ft_slots;
+			r->ring = 0;
+			return 1;
+		}
+	}
+	__u64 head = *(volatile __u64 *)&pool->free_head;
+	__u64 tail = *(volatile __u64 *)&pool->free_tail;
+	if (head >= tail)
+		return 0;
+	__u64 n = tail - head < FT_CHUNK ? tail - head : FT_CHUNK;
+	/* a CPU that loses the race takes no run this time: its flow goes
+	 * to the LRU maps */
+	if (__sync_val_compare_and_swap(&pool->free_head, head, head + n) != head)
+		return 0;
+	r->next = head;
+	r->end = head + n;
+	r->ring = 1;
+	return 1;
+}
+
+/* ft_reserve finds this CPU's next pool entry (its index in *entry),
+ * taking a new run when the current one is used up; the caller commits it
+ * with run->next++. */
+static __always_inline struct ft_slot *ft_reserve(struct ft_run **run, __u32 *entry)
 {
 	__u32 zero = 0;
 	struct ft_run *r = bpf_map_lookup_elem(&ft_runs, &zero);
 	if (!r)
 		return NULL;
-	if (r->next >= r->end) {
-		__u64 *pool = bpf_map_lookup_elem(&posture_ftpool, &zero);
-		if (!pool || *pool >= ft_slots)
-			return NULL;
-		__u64 start = __sync_fetch_and_add(pool, FT_CHUNK);
-		if (start >= ft_slots)
-			return NULL;
-		r->next = start;
-		r->end = start + FT_CHUNK < ft_slots ? start + FT_CHUNK : ft_slots;
-	}
+	if (r->next >= r->end && !ft_take_run(r))
+		return NULL;
 	*run = r;
 	__u32 idx = r->next;
+	if (r->ring) {
+		__u32 pos = r->next & ft_ring_mask;
+		__u64 *e = bpf_map_lookup_elem(&posture_ftfree, &pos);
+		if (!e)
+			return NULL;
+		idx = *e;
+	}
+	*entry = idx;
 	return bpf_map_lookup_elem(&posture_flowtab, &idx);
 }
 
@@ -690,9 +745,10 @@ static __always_inline int ft_claim(struct ft_tags *t, const struct flow_key *k,
 		if (i < from)
 			continue;
 		__u64 s = *(volatile __u64 *)&t->state[i];
-		if (s == FT_EMPTY) {
-			s = __sync_val_compare_and_swap(&t->state[i], FT_EMPTY, tag | FT_BUSY);
-			if (s == FT_EMPTY) {
+		if (s == FT_EMPTY || (s & FT_KIND_MASK) == FT_TOMB) {
+			__u64 old = s;
+			s = __sync_val_compare_and_swap(&t->state[i], old, tag | FT_BUSY);
+			if (s == old) {
 				*way = i;
 				return FT_CREATED;
 			}
@@ -791,18 +847,19 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 	classify(&v, iaddr, raddr, rport, p->proto, idir);
 
 	struct ft_run *run = NULL;
-	struct ft_slot *slot = t && from < FT_FULL ? ft_reserve(&run) : NULL;
+	__u32 entry = 0;
+	struct ft_slot *slot = t && from < FT_FULL ? ft_reserve(&run, &entry) : NULL;
 	if (t && slot && run) {
 		struct ft_slot *e = NULL;
 		int way = 0;
 		switch (ft_claim(t, k, tag, from, &e, &way)) {
 		case FT_CREATED: {
-			__u64 idx = run->next++;
+			run->next++;
 			__builtin_memcpy(&slot->key, k, sizeof(*k));
 			__builtin_memcpy(&slot->val, &v, sizeof(v));
 			/* an atomic exchange orders the stores above before it */
 			__sync_lock_test_and_set(&t->state[way & (FT_WAYS - 1)],
-						 tag | (idx << FT_IDX_SHIFT) | FT_VALID);
+						 tag | ((__u64)entry << FT_IDX_SHIFT) | FT_VALID);
 			announce(k, &v, now);
 			return;
 		}
@@ -826,6 +883,9 @@ static __always_inline void new_flow(struct __sk_buff *skb, struct pkt *p, struc
 		count_packet(e, pkt_is_a, segs, skb->len);
 		return;
 	}
+	struct ft_pool *pool = ft_pool();
+	if (pool && !*(volatile __u64 *)&pool->lru)
+		__sync_fetch_and_add(&pool->lru, 1);
 	announce(k, &v, now);
 }
 
@@ -877,7 +937,7 @@ __attribute__((noinline)) int account(struct __sk_buff *skb, struct pkt *p, __u8
 		if (x)
 			e = &x->val;
 	}
-	if (!e && (from == FT_FULL || ft_exhausted()))
+	if (!e && (from == FT_FULL || ft_overflowed()))
 		e = flow_lookup(&k, &k4, p->v4);
 	if (e) {
 		__u64 now = clock_ns;

@@ -107,10 +107,20 @@ type postureFragPorts struct {
 	Dport uint16
 }
 
+type postureFtPool struct {
+	_        structs.HostLayout
+	Next     uint64
+	FreeHead uint64
+	FreeTail uint64
+	Lru      uint64
+}
+
 type postureFtRun struct {
 	_    structs.HostLayout
-	Next uint32
-	End  uint32
+	Next uint64
+	End  uint64
+	Ring uint32
+	Pad  uint32
 }
 
 type postureFtSlot struct {
@@ -187,6 +197,7 @@ const (
 	postureMapPostureFlows    = "posture_flows"
 	postureMapPostureFlows4   = "posture_flows4"
 	postureMapPostureFlowtab  = "posture_flowtab"
+	postureMapPostureFtfree   = "posture_ftfree"
 	postureMapPostureFtpool   = "posture_ftpool"
 	postureMapPostureFttags   = "posture_fttags"
 	postureMapPostureStats    = "posture_stats"
@@ -199,6 +210,7 @@ const (
 	postureProgToPod          = "to_pod"
 	postureVarClockNs         = "clock_ns"
 	postureVarFtMask          = "ft_mask"
+	postureVarFtRingMask      = "ft_ring_mask"
 	postureVarFtSlots         = "ft_slots"
 	postureVarPolicyGen       = "policy_gen"
 	postureVarUnusedDnsEvent  = "unused_dns_event"
@@ -265,6 +277,7 @@ type postureMapSpecs struct {
 	PostureFlows   *ebpf.MapSpec `ebpf:"posture_flows"`
 	PostureFlows4  *ebpf.MapSpec `ebpf:"posture_flows4"`
 	PostureFlowtab *ebpf.MapSpec `ebpf:"posture_flowtab"`
+	PostureFtfree  *ebpf.MapSpec `ebpf:"posture_ftfree"`
 	PostureFtpool  *ebpf.MapSpec `ebpf:"posture_ftpool"`
 	PostureFttags  *ebpf.MapSpec `ebpf:"posture_fttags"`
 	PostureStats   *ebpf.MapSpec `ebpf:"posture_stats"`
@@ -280,6 +293,7 @@ type postureMapSpecs struct {
 type postureVariableSpecs struct {
 	ClockNs         *ebpf.VariableSpec `ebpf:"clock_ns"`
 	FtMask          *ebpf.VariableSpec `ebpf:"ft_mask"`
+	FtRingMask      *ebpf.VariableSpec `ebpf:"ft_ring_mask"`
 	FtSlots         *ebpf.VariableSpec `ebpf:"ft_slots"`
 	PolicyGen       *ebpf.VariableSpec `ebpf:"policy_gen"`
 	UnusedDnsEvent  *ebpf.VariableSpec `ebpf:"unused_dns_event"`
@@ -315,6 +329,7 @@ type postureMaps struct {
 	PostureFlows   *ebpf.Map `ebpf:"posture_flows"`
 	PostureFlows4  *ebpf.Map `ebpf:"posture_flows4"`
 	PostureFlowtab *ebpf.Map `ebpf:"posture_flowtab"`
+	PostureFtfree  *ebpf.Map `ebpf:"posture_ftfree"`
 	PostureFtpool  *ebpf.Map `ebpf:"posture_ftpool"`
 	PostureFttags  *ebpf.Map `ebpf:"posture_fttags"`
 	PostureStats   *ebpf.Map `ebpf:"posture_stats"`
@@ -334,6 +349,7 @@ func (m *postureMaps) Close() error {
 		m.PostureFlows,
 		m.PostureFlows4,
 		m.PostureFlowtab,
+		m.PostureFtfree,
 		m.PostureFtpool,
 		m.PostureFttags,
 		m.PostureStats,
@@ -350,6 +366,7 @@ func (m *postureMaps) Close() error {
 type postureVariables struct {
 	ClockNs         *ebpf.Variable `ebpf:"clock_ns"`
 	FtMask          *ebpf.Variable `ebpf:"ft_mask"`
+	FtRingMask      *ebpf.Variable `ebpf:"ft_ring_mask"`
 	FtSlots         *ebpf.Variable `ebpf:"ft_slots"`
 	PolicyGen       *ebpf.Variable `ebpf:"policy_gen"`
 	UnusedDnsEvent  *ebpf.Variable `ebpf:"unused_dns_event"`

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -155,10 +156,19 @@ func (r *Recorder) scan() ([]observation, error) {
 		v bpf.FlowValue
 	}
 	var raw []entry
+	// entries reclaimed at the previous scan are past any use by now
+	r.objs.ReleaseReclaimed()
 	if err := r.objs.ReadFlows(func(k *bpf.FlowKey, v *bpf.FlowValue) {
 		raw = append(raw, entry{*k, *v})
 	}); err != nil {
 		return nil, err
+	}
+	if used, capacity := r.objs.TableUsage(); used > capacity/10*9 {
+		last := make([]uint64, len(raw))
+		for i := range raw {
+			last[i] = raw[i].v.LastNs
+		}
+		r.reclaim(last, used-capacity/4*3)
 	}
 	out := make([]observation, 0, len(raw))
 	present := make(map[bpf.FlowKey]bool, len(raw))
@@ -209,6 +219,24 @@ func (r *Recorder) scan() ([]observation, error) {
 		r.m.RingLost.WithLabelValues("dns").Set(float64(st[bpf.StatDNSLost]))
 	}
 	return out, nil
+}
+
+// reclaim lets the kernel flow table forget the n flows seen longest ago,
+// as an LRU map evicts, so that new flows keep finding room in it rather
+// than in the slower LRU maps behind it. This scan has them, so the export
+// it serves still shows them; later ones do not.
+func (r *Recorder) reclaim(last []uint64, n int) {
+	if n <= 0 || len(last) == 0 {
+		return
+	}
+	slices.Sort(last)
+	cut := last[min(n, len(last))-1]
+	got, err := r.objs.Reclaim(func(_ *bpf.FlowKey, v *bpf.FlowValue) bool { return v.LastNs <= cut })
+	if err != nil {
+		r.log.Warn("reclaiming flow table entries", "err", err)
+	}
+	r.m.Reclaimed.Add(float64(got))
+	r.log.Info("flow table nearly full: reclaimed least recently seen flows", "flows", got)
 }
 
 // Edges returns the edges recorded so far (every flow in the kernel map).

@@ -19,6 +19,7 @@ type Metrics struct {
 	ShadowEntries  prometheus.Gauge
 	PolicyReloads  *prometheus.CounterVec
 	Exports        *prometheus.CounterVec
+	Reclaimed      prometheus.Counter
 }
 
 // NewMetrics creates and registers the metrics.
@@ -69,8 +70,12 @@ func NewMetrics() *Metrics {
 			Name: "posture_agent_exports_total",
 			Help: "Edge exports, by result.",
 		}, []string{"result"}),
+		Reclaimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "posture_agent_flow_table_reclaimed_total",
+			Help: "Flows the kernel flow table let go of, least recently seen first, after an export had them, to make room.",
+		}),
 	}
 	m.Registry.MustRegister(m.FlowsObserved, m.Verdicts, m.DNSAnswers, m.RingLost, m.Datapath,
-		m.FlowMapEntries, m.FlowMapSize, m.Endpoints, m.ShadowEntries, m.PolicyReloads, m.Exports)
+		m.FlowMapEntries, m.FlowMapSize, m.Endpoints, m.ShadowEntries, m.PolicyReloads, m.Exports, m.Reclaimed)
 	return m
 }

@@ -107,10 +107,17 @@ struct flow_value {
  * says where each flow lives in a pool of entries (struct ft_slot). Each
  * CPU takes entries from the pool in runs of FT_CHUNK, so the entries of
  * new flows are written one after another instead of at random. A
- * bucket's ways fill in order and are never emptied by the kernel, so a
- * lookup stops at the first empty way. A flow whose bucket is full, or
- * that comes after the pool ran out, goes to the LRU maps
- * (posture_flows4, posture_flows), which hold the rest. */
+ * bucket's ways fill in order and are never emptied, so a lookup stops at
+ * the first empty way.
+ *
+ * User space reclaims idle flows when the pool runs low, as an LRU map
+ * evicts: it marks their ways TOMB (lookups pass over them, new flows of
+ * the bucket take them again) and, once no program can still be counting
+ * into them, queues their entries on a ring of free entries, which CPUs
+ * take runs from when the pool's never-used part is gone. A flow the
+ * table cannot place (full bucket, no free entry) goes to the LRU maps
+ * (posture_flows4, posture_flows); once one has, every table miss also
+ * looks there. */
 #define FT_WAYS 8
 #define FT_CHUNK 64
 
@@ -121,6 +128,7 @@ struct flow_value {
 #define FT_EMPTY 0
 #define FT_BUSY 1
 #define FT_VALID 2
+#define FT_TOMB 3
 #define FT_KIND_MASK 0xffULL
 #define FT_IDX_SHIFT 8
 #define FT_IDX_MASK 0xffffff00ULL
@@ -135,10 +143,24 @@ struct ft_slot {
 	struct flow_value val;
 };
 
-/* A CPU's current run of pool entries: next to use, end exclusive. */
+/* The pool's shared state. next: the first never-used entry. free_head,
+ * free_tail: the ring of free entries (posture_ftfree), taken by CPUs
+ * at head and filled by user space at tail; both only grow. lru: nonzero
+ * once a flow went to the LRU maps. */
+struct ft_pool {
+	__u64 next;
+	__u64 free_head;
+	__u64 free_tail;
+	__u64 lru;
+};
+
+/* A CPU's current run: entries next..end-1 of the pool, or, from the
+ * ring, the entries named at ring positions next..end-1. */
 struct ft_run {
-	__u32 next;
-	__u32 end;
+	__u64 next;
+	__u64 end;
+	__u32 ring;
+	__u32 pad;
 };
 
 /* The verdict cache: per CPU, direct-mapped, what a new flow's identity
