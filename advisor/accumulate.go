@@ -59,6 +59,24 @@ type dirAcc struct {
 	peers   map[string]*peerAcc
 	st      stats
 	hasHTTP bool
+	slab    *peerSlab // optional
+}
+
+// peerSlab hands out peer accumulators from arrays of many, since a
+// namespace makes one per workload, direction and peer.
+type peerSlab struct{ free []peerAcc }
+
+func (s *peerSlab) new(p peer) *peerAcc {
+	if s == nil {
+		return &peerAcc{p: p}
+	}
+	if len(s.free) == 0 {
+		s.free = make([]peerAcc, 64)
+	}
+	pa := &s.free[0]
+	s.free = s.free[1:]
+	pa.p = p
+	return pa
 }
 
 func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
@@ -68,7 +86,7 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 	id := p.id()
 	pa := d.peers[id]
 	if pa == nil {
-		pa = &peerAcc{p: p}
+		pa = d.slab.new(p)
 		d.peers[id] = pa
 	}
 	pt := pa.port(pk)
@@ -124,12 +142,22 @@ type nsAcc struct {
 	queries map[string]bool
 	st      stats
 	pc      portRuleCache
+	slab    peerSlab
+}
+
+func newNSAcc(n *nsIndex) *nsAcc {
+	a := &nsAcc{n: n, wls: map[*workload]*wlAcc{}, queries: map[string]bool{}, pc: portRuleCache{}}
+	a.dns.slab = &a.slab
+	return a
 }
 
 func (a *nsAcc) wl(w *workload) *wlAcc {
 	x := a.wls[w]
 	if x == nil {
 		x = &wlAcc{wl: w}
+		for _, d := range []*dirAcc{&x.ingress, &x.egress, &x.host, &x.apiserv, &x.dns} {
+			d.slab = &a.slab
+		}
 		a.wls[w] = x
 	}
 	return x

@@ -18,7 +18,8 @@ type wlDocs struct {
 	narrow   *policy.Policy // default deny off
 	l7       *policy.Policy // narrow with L7 rules, default deny off
 	hasL7    bool
-	in, out  [][]ruleSpec // target specs, for accounting
+	in, out  [][]ruleSpec    // target specs, for accounting
+	expls    [][]Explanation // of its platform and narrow documents
 }
 
 func (b *builder) namespaceProposal(a *nsAcc) NamespaceProposal {
@@ -34,7 +35,8 @@ func (b *builder) namespaceProposal(a *nsAcc) NamespaceProposal {
 
 	// Baseline.
 	bp, ex := baseline(ns, &a.st)
-	np.Explanations = append(np.Explanations, ex...)
+	// Explanations are gathered in parts and joined once at the end.
+	expls := [][]Explanation{ex}
 	add(StageBaseline, "", "", "allow all traffic within "+ns+" (no default deny)", bp)
 
 	// Platform: DNS for the namespace.
@@ -47,7 +49,7 @@ func (b *builder) namespaceProposal(a *nsAcc) NamespaceProposal {
 		d.egress(dnsSpecs)
 		d.describe("posture platform allowance for "+ns+": DNS over UDP and TCP 53 to the DNS servers the namespace was seen using, through Cilium's DNS proxy (matchPattern \"*\") so that names become visible. It never turns default deny on itself: each workload's own policy does, so pods posture never saw keep working.", &a.dns.st)
 		dnsDoc = d.p
-		np.Explanations = append(np.Explanations, d.expls...)
+		expls = append(expls, d.expls)
 		add(StagePlatform, "", "", "allow DNS to the observed DNS servers", dnsDoc)
 		// L7: the same servers, names narrowed to the lookups observed.
 		var fq []policy.FQDNSelector
@@ -79,6 +81,10 @@ func (b *builder) namespaceProposal(a *nsAcc) NamespaceProposal {
 		}
 		docs = append(docs, b.workloadDocs(a, w, dnsSpecs, &np))
 	}
+	for _, d := range docs {
+		expls = append(expls, d.expls...)
+	}
+	np.Explanations = slices.Concat(expls...)
 	for _, d := range docs {
 		if d.platform != nil {
 			add(StagePlatform, d.wl.name, "", "platform allowances for "+d.wl.name, d.platform)
@@ -183,7 +189,7 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 		out.platform = d.p
 		out.in = append(out.in, hostSpecs)
 		out.out = append(out.out, apiSpecs)
-		np.Explanations = append(np.Explanations, d.expls...)
+		out.expls = append(out.expls, d.expls)
 	}
 
 	// Narrow allows, at L4 and with L7; without HTTP samples or DNS
@@ -212,7 +218,7 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 			}
 		} else {
 			out.narrow = d.p
-			np.Explanations = append(np.Explanations, d.expls...)
+			out.expls = append(out.expls, d.expls)
 			if !b.o.L7 || len(variants) == 1 {
 				out.in, out.out = append(out.in, inSpecs), append(out.out, outSpecs)
 			}

@@ -120,7 +120,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 		var rb resolveBufs
 		return func(i int) {
 			ns := nss[i]
-			acc := &nsAcc{n: b.ix.ns[ns], wls: map[*workload]*wlAcc{}, queries: map[string]bool{}, pc: portRuleCache{}}
+			acc := newNSAcc(b.ix.ns[ns])
 			for _, ei := range nsEdges[ns] {
 				if legit[ei] {
 					b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
