@@ -18,6 +18,7 @@ type class struct {
 	labels flow.Labels // stable labels, all sources, sorted
 	key    string
 	id     string // "c:<ns>/<key>", a peer id
+	num    uint32 // its peer number (peerNum), its place in index.classes
 	wl     *workload
 	raw    map[string]bool // identity label keys seen
 	pods   []string
@@ -68,6 +69,7 @@ type index struct {
 	// rawToClass maps "ns/labelkey" of a raw identity to its class.
 	rawToClass map[string]*class
 	byID       map[string]*class
+	classes    []*class // by number
 }
 
 func newIndex() *index {
@@ -333,6 +335,8 @@ func (ix *index) build(ids map[string]*rawIdentity, byNum map[identKey]rawSeen) 
 				c.unlabeled = !hasSelectable(ls)
 				n.byKey[ck] = c
 				ix.byID[c.id] = c
+				c.num = uint32(len(ix.classes))
+				ix.classes = append(ix.classes, c)
 				n.classes = append(n.classes, c)
 				wl.classes = append(wl.classes, c)
 			}

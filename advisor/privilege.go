@@ -3,6 +3,76 @@ package advisor
 // Least-privilege accounting: what the target rules allow, per workload,
 // against the distinct pairs observed.
 
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/posture-dev/posture/flow"
+)
+
+// Peers are counted by number rather than by id string: the known classes
+// first (class.num), then the known names, then the known addresses, then
+// anything else in order of first use. Equal ids get equal numbers.
+
+func (b *builder) nameNum(i int) uint32 { return uint32(len(b.ix.classes) + i) }
+
+func (b *builder) ipNum(i int) uint32 {
+	return uint32(len(b.ix.classes) + len(b.knownNames) + i)
+}
+
+func (b *builder) peerNum(p peer) uint32 {
+	switch p.kind {
+	case peerPod:
+		return p.cls.num
+	case peerFQDN:
+		if i, ok := slices.BinarySearch(b.knownNames, p.name); ok {
+			return b.nameNum(i)
+		}
+	case peerCIDR:
+		if i, ok := slices.BinarySearchFunc(b.knownIPs, p.ip, netip.Addr.Compare); ok {
+			return b.ipNum(i)
+		}
+	}
+	id := p.id()
+	b.otherMu.Lock()
+	defer b.otherMu.Unlock()
+	n, ok := b.otherNums[id]
+	if !ok {
+		n = b.ipNum(len(b.knownIPs) + len(b.otherNums))
+		b.otherNums[id] = n
+	}
+	return n
+}
+
+// allowKey is one peer number on one port: the peer in the high 32 bits,
+// then the protocol and the port. anyPortKey stands for every port.
+type allowKey uint64
+
+func newAllowKey(peer uint32, pk portKey) allowKey {
+	return allowKey(uint64(peer)<<32 | uint64(protoNum(pk.proto))<<16 | uint64(pk.port))
+}
+
+// protoNum numbers the protocols a portKey holds (edgePort's and "*").
+func protoNum(p flow.Protocol) uint8 {
+	switch p {
+	case "":
+		return 0
+	case flow.ProtoTCP:
+		return 1
+	case flow.ProtoUDP:
+		return 2
+	case flow.ProtoSCTP:
+		return 3
+	case flow.ProtoICMP:
+		return 4
+	case flow.ProtoICMPv6:
+		return 5
+	case anyPortKey.proto:
+		return 6
+	}
+	return 7 // not reached: edgePort knows no other protocol
+}
+
 // account records what the workload's target rules allow.
 // The per-workload sets exist before namespaces are proposed in parallel,
 // and only the workload's own namespace writes them.
@@ -29,11 +99,11 @@ func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
 			anyP := anyPort(s.ports)
 			for _, id := range s.allowed {
 				if anyP {
-					set[allowKey{id, anyPortKey}] = struct{}{}
+					set[newAllowKey(id, anyPortKey)] = struct{}{}
 					continue
 				}
 				for _, pk := range s.ports {
-					set[allowKey{id, pk}] = struct{}{}
+					set[newAllowKey(id, pk)] = struct{}{}
 				}
 			}
 		}
@@ -47,11 +117,11 @@ func (b *builder) account(a *nsAcc, d *wlDocs, dnsSpecs []ruleSpec) {
 	fill(sets.out, dnsSpecs) // the namespace-wide DNS allowance selects every pod
 }
 
-func (b *builder) allows(set map[allowKey]struct{}, id string, pk portKey) bool {
-	if _, ok := set[allowKey{id, pk}]; ok {
+func (b *builder) allows(set map[allowKey]struct{}, num uint32, pk portKey) bool {
+	if _, ok := set[newAllowKey(num, pk)]; ok {
 		return true
 	}
-	_, ok := set[allowKey{id, anyPortKey}]
+	_, ok := set[newAllowKey(num, anyPortKey)]
 	return ok
 }
 
@@ -66,9 +136,10 @@ type observer struct {
 	nsPairs []int
 }
 
+// pairKey is a source number and a destination allowKey.
 type pairKey struct {
-	src, dst string
-	pk       portKey
+	src uint32
+	dst allowKey
 }
 
 // pairCounter counts the distinct (source, destination, port) pairs of
@@ -92,11 +163,11 @@ func (b *builder) newPairCounter(ns string, edges int) *pairCounter {
 // add counts an allowed edge with known ends.
 func (pc *pairCounter) add(srcs, dsts []peer, pk portKey) {
 	ns := pc.ns
-	srcID := srcs[0].id()
+	srcNum := pc.b.peerNum(srcs[0])
 	s := classOfPeer(srcs[0])
 	srcProposed := s != nil && pc.b.proposed[s.ns]
 	for _, dp := range dsts {
-		k := pairKey{srcID, dp.id(), pk}
+		k := pairKey{srcNum, newAllowKey(pc.b.peerNum(dp), pk)}
 		if _, ok := pc.seen[k]; ok {
 			continue
 		}
@@ -127,27 +198,33 @@ func classOfPeer(p peer) *class {
 func (b *builder) allowedPairs(ns string) int {
 	n := b.ix.ns[ns]
 	count := 0
-	proposedClass := func(id string) (*class, bool) {
-		c := b.ix.byID[id]
-		return c, c != nil && b.proposed[c.ns]
+	proposedClass := func(k allowKey) (*class, bool) {
+		if num := int(k >> 32); num < len(b.ix.classes) {
+			c := b.ix.classes[num]
+			return c, b.proposed[c.ns]
+		}
+		return nil, false
 	}
+	const low = 1<<32 - 1 // protocol and port
+	anyPort := newAllowKey(0, anyPortKey)
 	for _, wl := range n.workloads {
 		for entry := range b.allow[wl].in {
-			src, isProposed := proposedClass(entry.peer)
+			src, isProposed := proposedClass(entry)
 			for _, d := range wl.classes {
 				if !isProposed {
 					count++
 					continue
 				}
-				if _, ok := b.allow[src.wl].out[allowKey{d.id, entry.pk}]; ok {
+				dk := allowKey(d.num) << 32
+				if _, ok := b.allow[src.wl].out[dk|entry&low]; ok {
 					count++
-				} else if _, ok := b.allow[src.wl].out[allowKey{d.id, anyPortKey}]; ok {
+				} else if _, ok := b.allow[src.wl].out[dk|anyPort]; ok {
 					count++
 				}
 			}
 		}
 		for entry := range b.allow[wl].out {
-			if _, ok := proposedClass(entry.peer); ok {
+			if _, ok := proposedClass(entry); ok {
 				continue // counted on the destination's ingress side
 			}
 			count += len(wl.classes)

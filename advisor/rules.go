@@ -23,9 +23,9 @@ type ruleSpec struct {
 	dns      []policy.PortRuleDNS              // DNS rules on every port
 	st       stats
 	peerText string
-	// allowed are the ids of known peers the rule selects, for least
-	// privilege accounting.
-	allowed []string
+	// allowed are the numbers of known peers the rule selects, for least
+	// privilege accounting (peerNum).
+	allowed []uint32
 }
 
 // sigGroup gathers peers sharing a port set.
@@ -135,7 +135,7 @@ func (b *builder) specs(in specInput) []ruleSpec {
 			r := ruleSpec{kind: peerEntity, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 			for _, pa := range g.peers {
 				r.entities = append(r.entities, pa.p.entity)
-				r.allowed = append(r.allowed, pa.p.id())
+				r.allowed = append(r.allowed, b.peerNum(pa.p))
 			}
 			slices.Sort(r.entities)
 			r.entities = slices.Compact(r.entities)
@@ -245,7 +245,7 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, groups []sigGroup) []ru
 			} else {
 				r.sels, r.peerText = sr.localOne, sr.text
 			}
-			r.allowed = sr.matchedIDs
+			r.allowed = sr.matchedNums
 			b.addHTTP(&r, g.peers, in.l7 && in.l7Peers)
 			out = append(out, r)
 			continue
@@ -279,7 +279,7 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, groups []sigGroup) []ru
 					texts = append(texts, sr.text)
 				}
 				for _, c := range sr.matched {
-					r.allowed = append(r.allowed, c.id)
+					r.allowed = append(r.allowed, c.num)
 				}
 			}
 			start = end
@@ -339,11 +339,11 @@ func (b *builder) fqdnSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleS
 				texts = append(texts, s.MatchName)
 			}
 			if s.MatchName != "" {
-				r.allowed = append(r.allowed, "n:"+s.MatchName)
+				r.allowed = append(r.allowed, b.peerNum(peer{kind: peerFQDN, name: s.MatchName}))
 			} else {
-				for _, n := range b.knownNames {
+				for i, n := range b.knownNames {
 					if fqdnMatches(s, n) {
-						r.allowed = append(r.allowed, "n:"+n)
+						r.allowed = append(r.allowed, b.nameNum(i))
 					}
 				}
 			}
@@ -416,8 +416,8 @@ func (b *builder) cidrSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleS
 			i, _ := slices.BinarySearchFunc(b.knownIPs, pfx.Masked().Addr(), func(a, t netip.Addr) int { return a.Compare(t) })
 			for ; i < len(b.knownIPs) && pfx.Contains(b.knownIPs[i]); i++ {
 				ip := b.knownIPs[i]
-				if !slices.Contains(cr.Except, netip.PrefixFrom(ip, ip.BitLen()).String()) {
-					r.allowed = append(r.allowed, "ip:"+ip.String())
+				if len(cr.Except) == 0 || !slices.Contains(cr.Except, netip.PrefixFrom(ip, ip.BitLen()).String()) {
+					r.allowed = append(r.allowed, b.ipNum(i))
 				}
 			}
 		}

@@ -76,10 +76,10 @@ type selResult struct {
 	text          string // sel.String()
 	// For rules naming only this selector (single-class results): the
 	// one-element selector lists (clipped: appending copies), the peer
-	// text from another namespace, and the ids of the matched classes.
+	// text from another namespace, and the numbers of the matched classes.
 	localOne, remoteOne []policy.EndpointSelector
 	remoteText          string
-	matchedIDs          []string
+	matchedNums         []uint32
 }
 
 // exactSelector finds a small selector matching every target class and, if
@@ -121,9 +121,9 @@ func (n *nsIndex) classSelector(c *class) *selResult {
 		r.localOne = []policy.EndpointSelector{r.local}
 		r.remoteOne = []policy.EndpointSelector{r.remote}
 		r.remoteText = n.name + ":" + r.text
-		r.matchedIDs = make([]string, len(r.matched))
+		r.matchedNums = make([]uint32, len(r.matched))
 		for i, m := range r.matched {
-			r.matchedIDs[i] = m.id
+			r.matchedNums[i] = m.num
 		}
 		c.sel = &r
 	}

@@ -32,17 +32,14 @@ type builder struct {
 	// read then.
 	allow map[*workload]*allowSets
 	ends  []edgeEnds // per edge, from the first pass
+	// otherNums numbers peers outside the known classes, names and
+	// addresses (entities, mostly); see peerNum.
+	otherMu   sync.Mutex
+	otherNums map[string]uint32
 }
 
 type allowSets struct {
 	in, out map[allowKey]struct{}
-}
-
-// allowKey is one peer on one port a workload's rules allow; anyPortKey
-// stands for every port.
-type allowKey struct {
-	peer string
-	pk   portKey
 }
 
 var anyPortKey = portKey{proto: "*"}
@@ -94,7 +91,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	b := &builder{
 		o: o, ix: newIndex(), maxPods: o.ExamplePods,
 		proposed: map[string]bool{}, noteCounts: map[string]int{},
-		allow: map[*workload]*allowSets{},
+		allow: map[*workload]*allowSets{}, otherNums: map[string]uint32{},
 	}
 	b.ix.build(collectIdentities(edges))
 	b.chooseNamespaces()

@@ -33,12 +33,12 @@ var ErrBreakage = errors.New("the proposal would deny observed traffic")
 func (b *builder) selfCheck(src, dst peer, pk portKey, srcIn, dstIn bool) Decision {
 	d := Decision{EgressAllowed: true, IngressAllowed: true}
 	if srcIn && src.kind == peerPod && b.proposed[src.cls.ns] {
-		if !b.allows(b.allow[src.cls.wl].out, dst.id(), pk) {
+		if !b.allows(b.allow[src.cls.wl].out, b.peerNum(dst), pk) {
 			d.EgressAllowed, d.EgressReason = false, "no egress rule of "+src.cls.wl.name+" covers it"
 		}
 	}
 	if dstIn && dst.kind == peerPod && b.proposed[dst.cls.ns] {
-		if !b.allows(b.allow[dst.cls.wl].in, src.id(), pk) {
+		if !b.allows(b.allow[dst.cls.wl].in, b.peerNum(src), pk) {
 			d.IngressAllowed, d.IngressReason = false, "no ingress rule of "+dst.cls.wl.name+" covers it"
 		}
 	}
