@@ -60,6 +60,7 @@ type dirAcc struct {
 	st      stats
 	hasHTTP bool
 	slab    *peerSlab // optional
+	hint    int       // expected peers, to size the map once
 }
 
 // peerSlab hands out peer accumulators from arrays of many, since a
@@ -81,7 +82,7 @@ func (s *peerSlab) new(p peer) *peerAcc {
 
 func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
 	if d.peers == nil {
-		d.peers = map[string]*peerAcc{}
+		d.peers = make(map[string]*peerAcc, d.hint)
 	}
 	id := p.id()
 	pa := d.peers[id]
@@ -136,17 +137,21 @@ type wlAcc struct {
 
 // nsAcc is everything observed for one proposed namespace.
 type nsAcc struct {
-	n       *nsIndex
-	wls     map[*workload]*wlAcc
-	dns     dirAcc // namespace-wide: DNS servers used
-	queries map[string]bool
-	st      stats
-	pc      portRuleCache
-	slab    peerSlab
+	n        *nsIndex
+	wls      map[*workload]*wlAcc
+	dns      dirAcc // namespace-wide: DNS servers used
+	queries  map[string]bool
+	st       stats
+	pc       portRuleCache
+	slab     peerSlab
+	peerHint int
 }
 
-func newNSAcc(n *nsIndex) *nsAcc {
-	a := &nsAcc{n: n, wls: map[*workload]*wlAcc{}, queries: map[string]bool{}, pc: portRuleCache{}}
+func newNSAcc(n *nsIndex, edges int) *nsAcc {
+	a := &nsAcc{n: n, wls: make(map[*workload]*wlAcc, len(n.workloads)), queries: map[string]bool{}, pc: portRuleCache{}}
+	// A workload's share of the namespace's edges is about how many
+	// peers each of its ingress and egress sees.
+	a.peerHint = min(edges/max(1, len(n.workloads)), 1024)
 	a.dns.slab = &a.slab
 	return a
 }
@@ -158,6 +163,7 @@ func (a *nsAcc) wl(w *workload) *wlAcc {
 		for _, d := range []*dirAcc{&x.ingress, &x.egress, &x.host, &x.apiserv, &x.dns} {
 			d.slab = &a.slab
 		}
+		x.ingress.hint, x.egress.hint = a.peerHint, a.peerHint
 		a.wls[w] = x
 	}
 	return x

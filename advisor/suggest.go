@@ -117,7 +117,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 		var rb resolveBufs
 		return func(i int) {
 			ns := nss[i]
-			acc := newNSAcc(b.ix.ns[ns])
+			acc := newNSAcc(b.ix.ns[ns], len(nsEdges[ns]))
 			for _, ei := range nsEdges[ns] {
 				if legit[ei] {
 					b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
