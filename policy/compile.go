@@ -26,7 +26,8 @@ type Engine struct {
 	fqdns      []dnsMatcher
 	fqdnIDs    map[string]int32
 
-	entries []*entry
+	entries   []*entry
+	entrySlab []entry // where entries live
 	// bySubject lists, per selector id, the entries it is the subject of.
 	bySubject [][]*entry
 
@@ -95,6 +96,17 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 		ips:        map[string]*ipInfo{},
 		names:      map[string][]uint64{},
 	}
+	// Compiled rules come from one array: counted first, so it never moves.
+	n := 0
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		for _, r := range p.Rules() {
+			n += len(r.Ingress) + len(r.IngressDeny) + len(r.Egress) + len(r.EgressDeny)
+		}
+	}
+	e.entrySlab = make([]entry, 0, n)
 	var errs []error
 	for _, p := range ps {
 		if p == nil {
@@ -225,13 +237,14 @@ func (e *Engine) addRule(p *Policy, ns string, spec int, r *Rule) error {
 	}
 	c := ruleCompiler{e: e, ns: ns, matchesInit: matchesInit}
 	mk := func(section string, idx int, ingress, deny, defDeny bool) *entry {
-		en := &entry{
+		e.entrySlab = append(e.entrySlab, entry{
 			ref:         RuleRef{Policy: p.Metadata.Name, Namespace: ns, Index: idx, Section: section, Spec: spec},
 			subject:     subj,
 			ingress:     ingress,
 			deny:        deny,
 			defaultDeny: defDeny,
-		}
+		})
+		en := &e.entrySlab[len(e.entrySlab)-1]
 		en.refs = unsafe.Slice(&en.ref, 1) // no allocation of its own
 		return en
 	}
