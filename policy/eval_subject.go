@@ -69,7 +69,10 @@ func (p *subjectPolicy) add(ens []*entry, inBy, egBy *[]string) {
 		dp.selected = true
 		if en.defaultDeny {
 			dp.defaultDeny = true
-			*by = append(*by, en.ref.Namespace+"/"+en.ref.Policy)
+			// A policy's rules come together: name it once per run.
+			if n := len(*by); n == 0 || !isPolicyName((*by)[n-1], en.ref) {
+				*by = append(*by, en.ref.Namespace+"/"+en.ref.Policy)
+			}
 		}
 		if en.deny {
 			dp.deny = append(dp.deny, en)
@@ -79,6 +82,12 @@ func (p *subjectPolicy) add(ens []*entry, inBy, egBy *[]string) {
 			dp.allowReqs = append(dp.allowReqs, en.reqSels...)
 		}
 	}
+}
+
+// isPolicyName reports whether s is "namespace/policy" of r.
+func isPolicyName(s string, r RuleRef) bool {
+	return len(s) == len(r.Namespace)+1+len(r.Policy) && strings.HasPrefix(s, r.Namespace) &&
+		s[len(r.Namespace)] == '/' && strings.HasSuffix(s, r.Policy)
 }
 
 // sortEntries orders rules by policy, rule set, section and index so that
