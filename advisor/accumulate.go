@@ -56,11 +56,25 @@ func (s *portSet) getOrAdd(pk portKey) *portAcc {
 
 // dirAcc is one workload's traffic in one direction, by peer.
 type dirAcc struct {
-	peers   map[string]*peerAcc
+	peers   map[peerKey]*peerAcc
 	st      stats
 	hasHTTP bool
 	slab    *peerSlab // optional
 	hint    int       // expected peers, to size the map once
+}
+
+// peerKey finds a peer in a map: a pod by its class (class ids are long
+// label lists, slow to hash), anything else by its id.
+type peerKey struct {
+	cls *class
+	id  string
+}
+
+func keyOf(p peer) peerKey {
+	if p.kind == peerPod {
+		return peerKey{cls: p.cls}
+	}
+	return peerKey{id: p.id()}
 }
 
 // peerSlab hands out peer accumulators from arrays of many, since a
@@ -82,13 +96,13 @@ func (s *peerSlab) new(p peer) *peerAcc {
 
 func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
 	if d.peers == nil {
-		d.peers = make(map[string]*peerAcc, d.hint)
+		d.peers = make(map[peerKey]*peerAcc, d.hint)
 	}
-	id := p.id()
-	pa := d.peers[id]
+	k := keyOf(p)
+	pa := d.peers[k]
 	if pa == nil {
 		pa = d.slab.new(p)
-		d.peers[id] = pa
+		d.peers[k] = pa
 	}
 	pt := pa.port(pk)
 	pt.st.addEdge(e, pods, maxPods)
@@ -110,8 +124,8 @@ func (d *dirAcc) sortedPeers() []*peerAcc {
 		pa *peerAcc
 	}
 	es := make([]entry, 0, len(d.peers))
-	for id, pa := range d.peers {
-		es = append(es, entry{id, pa})
+	for _, pa := range d.peers {
+		es = append(es, entry{pa.p.id(), pa})
 	}
 	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.id, y.id) })
 	out := make([]*peerAcc, len(es))
