@@ -92,6 +92,11 @@ func stepRollout(ctx context.Context, e *env) error {
 	}
 	eng := rollout.NewEngine(dc, "demo@posture")
 	eng.Now = func() time.Time { return last }
+	// History is stamped on the replay's clock too, the demo's own running
+	// time after the evidence ends, so the report's stage timeline lines
+	// up with the evidence instead of starting after it.
+	replayed := time.Now()
+	eng.Clock = func() time.Time { return last.Add(time.Since(replayed)) }
 	ev := rollout.NewEdgeEvidence(edges)
 	req := func(st rollout.Step) rollout.Request {
 		return rollout.Request{Namespace: demoNamespace, Plan: plan, Step: st, Evidence: ev}
@@ -146,7 +151,7 @@ func stepRollout(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.s.Out, "back at %s\n", res.To)
 
 	status, err := rollout.ComputeStatus(ctx, dc, rollout.StatusOptions{
-		Namespaces: []string{demoNamespace}, Evidence: ev, Gates: eng.Gates, Now: last,
+		Namespaces: []string{demoNamespace}, Evidence: ev, Gates: eng.Gates, Now: eng.Clock(),
 		Plans: func(string) (*rollout.NamespacePlan, error) { return plan, nil },
 	})
 	if err != nil {
