@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/posture-dev/posture/cli/report"
+	"github.com/posture-dev/posture/cli/cmdutil"
 	"github.com/posture-dev/posture/evidence"
 	"github.com/posture-dev/posture/policy"
 	"github.com/posture-dev/posture/reports"
@@ -47,7 +47,7 @@ func stepReport(ctx context.Context, e *env) error {
 		return nil
 	}
 
-	width, color := report.Terminal(e.s.Out)
+	width, color := cmdutil.Terminal(e.s.Out)
 	if width == 0 {
 		width = 120 // a log or a pipe: wide enough for the rule changes
 	}

@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/posture-dev/posture/cli/cmdutil"
 	clirollout "github.com/posture-dev/posture/cli/rollout"
@@ -92,14 +90,11 @@ func run(ctx context.Context, s cmdutil.Streams, o *options) error {
 	}
 	ropts := reports.Options{Namespace: o.namespace, Workloads: o.workloads, Brief: o.brief, Width: o.width}
 	if o.out == "" && o.output.String() == "table" {
-		if w, color := Terminal(s.Out); w > 0 {
-			if ropts.Width == 0 {
-				ropts.Width = w
-			}
-			ropts.Color = color
-		} else if ropts.Width == 0 {
-			ropts.Width, _ = strconv.Atoi(os.Getenv("COLUMNS"))
+		w, color := cmdutil.TableWidth(s.Out)
+		if ropts.Width == 0 {
+			ropts.Width = w
 		}
+		ropts.Color = color
 	}
 	r, err := reports.Build(st, ropts)
 	if err != nil {
@@ -158,21 +153,6 @@ func fetchStatus(ctx context.Context, url string) (*rollout.Status, error) {
 		return nil, fmt.Errorf("fetching rollout status from %s: %s: %s", url, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	return reports.ReadStatus(url, resp.Body)
-}
-
-// Terminal returns the width of out when it is a terminal (0 otherwise),
-// and whether colour is wanted there (https://no-color.org).
-func Terminal(out io.Writer) (int, bool) {
-	f, ok := out.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return 0, false
-	}
-	w, _, err := term.GetSize(int(f.Fd()))
-	if err != nil || w <= 0 {
-		w = 80
-	}
-	_, noColor := os.LookupEnv("NO_COLOR")
-	return w, !noColor && os.Getenv("TERM") != "dumb"
 }
 
 // writeFile writes through a temporary file in the same directory, so a

@@ -68,7 +68,8 @@ func statusCmd(s cmdutil.Streams, c *common) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			r, err := reports.Build(st, reports.Options{Namespace: c.namespace, Workloads: c.namespace != ""})
+			width, color := cmdutil.TableWidth(s.Out)
+			r, err := reports.Build(st, reports.Options{Namespace: c.namespace, Workloads: c.namespace != "", Width: width, Color: color})
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 	"testing"
 	"time"
 
@@ -108,6 +109,18 @@ func TestCommandsAgainstAPIServer(t *testing.T) {
 	if err != nil || !strings.Contains(out, "shop") || !strings.Contains(out, "enforce") {
 		t.Fatalf("status table: %v\n%s", err, out)
 	}
+	// fitted to $COLUMNS when not on a terminal
+	t.Setenv("COLUMNS", "72")
+	out, _, err = run(t, args("status")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(line); n > 72 {
+			t.Errorf("status line of %d columns with COLUMNS=72: %q", n, line)
+		}
+	}
+	t.Setenv("COLUMNS", "")
 	out, _, err = run(t, args("rollback", "--reason", "incident 42")...)
 	if err != nil || !strings.Contains(out, "shop rolled back enforce → narrow") {
 		t.Fatalf("rollback: %v\n%s", err, out)
