@@ -48,6 +48,7 @@ type linter struct {
 	rules    map[*Policy]string // rulesJSON cache for duplicate detection
 	patterns map[string]*regexp.Regexp
 	scopes   map[string][]*Policy
+	order    map[*Policy]int // position in set, to report each clash once
 }
 
 func (l *linter) add(p *Policy, path string, sev Severity, rule, hint, format string, args ...any) {
@@ -90,6 +91,7 @@ func (l *linter) policy(p *Policy) {
 		l.egressDNS(p, r, rp)
 		l.host(p, r, rp)
 		l.direction(p, r, rp)
+		l.l7Conflicts(p, r, rp)
 	}
 	l.duplicatePolicy(p)
 }

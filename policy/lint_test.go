@@ -19,6 +19,11 @@ const dnsRule = `  - toEndpoints: [{matchLabels: {io.kubernetes.pod.namespace: k
       rules: {dns: [{matchPattern: "*.example.com"}]}
 `
 
+// proxyRule is an egress rule to app=proxy on one port with L7 rules.
+func proxyRule(port, proto, rules string) string {
+	return "  - toEndpoints: [{matchLabels: {app: proxy}}]\n    toPorts:\n    - ports: [{port: \"" + port + "\", protocol: " + proto + "}]\n      rules: {" + rules + "}\n"
+}
+
 func TestLintRules(t *testing.T) {
 	cases := []struct {
 		name string
@@ -122,6 +127,31 @@ func TestLintRules(t *testing.T) {
 			"warning node-selector-labels@9", ""},
 		{"fromRequires", []string{lintDoc("a", "p", "  endpointSelector: {}\n  ingress: [{fromEndpoints: [{}], fromRequires: [{matchLabels: {env: prod}}]}]\n")},
 			"warning deprecated-requires@8", ""},
+		{"HTTP and DNS rules for one peer and port, two policies", []string{
+			lintDoc("a", "dns", "  endpointSelector: {}\n  egress:\n"+proxyRule("53", "ANY", "dns: [{matchPattern: \"*\"}]")),
+			lintDoc("a", "web", "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"+proxyRule("53", "TCP", "http: [{method: GET}]"))},
+			"error l7-parser-conflict@25", ""},
+		{"HTTP and DNS rules for one peer and port in one policy", []string{
+			lintDoc("a", "p", "  endpointSelector: {}\n  egress:\n"+proxyRule("53", "ANY", "dns: [{matchPattern: \"*\"}]")+proxyRule("53", "TCP", "http: [{method: GET}]"))},
+			"error l7-parser-conflict@16", ""},
+		{"HTTP on a port range holding the DNS port", []string{
+			lintDoc("a", "p", "  endpointSelector: {}\n  egress:\n"+proxyRule("53", "ANY", "dns: [{matchPattern: \"*\"}]")+
+				"  - toEndpoints: [{matchLabels: {app: proxy}}]\n    toPorts:\n    - ports: [{port: \"50\", endPort: 60, protocol: TCP}]\n      rules: {http: [{method: GET}]}\n")},
+			"", RuleL7Conflict},
+		{"HTTP and DNS rules for one peer on other ports", []string{
+			lintDoc("a", "p", "  endpointSelector: {}\n  egress:\n"+proxyRule("53", "ANY", "dns: [{matchPattern: \"*\"}]")+proxyRule("8080", "TCP", "http: [{method: GET}]"))},
+			"", RuleL7Conflict},
+		{"HTTP and DNS rules for other peers on one port", []string{
+			lintDoc("a", "p", "  endpointSelector: {}\n  egress:\n"+proxyRule("53", "ANY", "dns: [{matchPattern: \"*\"}]")+
+				"  - toEndpoints: [{matchLabels: {app: other}}]\n    toPorts:\n    - ports: [{port: \"53\", protocol: TCP}]\n      rules: {http: [{method: GET}]}\n")},
+			"", RuleL7Conflict},
+		{"HTTP and DNS rules for one peer and port, on UDP and TCP", []string{
+			lintDoc("a", "p", "  endpointSelector: {}\n  egress:\n"+proxyRule("53", "UDP", "dns: [{matchPattern: \"*\"}]")+proxyRule("53", "TCP", "http: [{method: GET}]"))},
+			"", RuleL7Conflict},
+		{"HTTP and DNS rules for one peer and port, subjects apart", []string{
+			lintDoc("a", "dns", "  endpointSelector: {matchLabels: {app: api}}\n  egress:\n"+proxyRule("53", "ANY", "dns: [{matchPattern: \"*\"}]")),
+			lintDoc("a", "web", "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"+proxyRule("53", "TCP", "http: [{method: GET}]"))},
+			"", RuleL7Conflict},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
