@@ -13,9 +13,12 @@ import (
 	"github.com/posture-dev/posture/policy"
 )
 
+// maxStdin bounds what lint reads from standard input.
+const maxStdin = 64 << 20
+
 // Options are the lint command's inputs.
 type Options struct {
-	Policies string // file or directory
+	Policies string // file or directory, or "-" for stdin
 	Output   string // "table" or "json"
 }
 
@@ -38,11 +41,13 @@ reports, with file:line, severity, rule id and a fix hint:
     policies that default-deny a whole direction, egress default deny without
     DNS, broad entities without ports, toServices on selector-backed
     Services, host policies on every node, duplicates, rules written in the
-    wrong direction.
+    wrong direction, and L7 rules of two protocols (HTTP and DNS) for one
+    peer and port, which Cilium cannot merge.
 
 Snippets that are not whole objects (a bare spec, ingress/egress lists, a
 toPorts list, a rule from "cilium policy get") are checked too. Other kinds
-(Deployments, ...) are skipped. Findings go to stdout, the summary to
+(Deployments, ...) are skipped. "--policies -" reads standard input (as
+"kubectl get cnp -o yaml | posture lint --policies -"). Findings go to stdout, the summary to
 stderr; the exit status is 1 when there is any error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,7 +56,7 @@ stderr; the exit status is 1 when there is any error.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&o.Policies, "policies", "", "policy file or directory (required)")
+	cmd.Flags().StringVar(&o.Policies, "policies", "", "policy file or directory, or - for stdin (required)")
 	out.Register(cmd)
 	_ = cmd.MarkFlagRequired("policies")
 	return cmd
@@ -63,10 +68,24 @@ func Run(s cmdutil.Streams, o Options) (*policy.LintReport, error) {
 	if o.Policies == "" {
 		return nil, errors.New("--policies is required")
 	}
-	rep, err := policy.LintPath(o.Policies)
-	if err != nil {
-		return nil, err
+	var rep *policy.LintReport
+	if o.Policies == "-" {
+		// a policy piped from kubectl or an editor buffer
+		data, err := io.ReadAll(io.LimitReader(s.In, maxStdin+1))
+		if err != nil {
+			return nil, fmt.Errorf("reading stdin: %w", err)
+		}
+		if len(data) > maxStdin {
+			return nil, fmt.Errorf("reading stdin: more than %d MiB", maxStdin>>20)
+		}
+		rep = policy.LintBytes("<stdin>", data)
+	} else {
+		var err error
+		if rep, err = policy.LintPath(o.Policies); err != nil {
+			return nil, err
+		}
 	}
+	var err error
 	if o.Output == "json" {
 		err = writeJSON(s.Out, rep.Findings)
 	} else {

@@ -16,8 +16,13 @@ import (
 
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runIn(t, "", args...)
+}
+
+func runIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := New(cmdutil.Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	cmd := New(cmdutil.Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb})
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
@@ -108,5 +113,25 @@ func TestLintBadPaths(t *testing.T) {
 	out, _, err := run(t, "--policies", bin)
 	if cmdutil.ExitCode(err) != 1 || !strings.Contains(out, "garbage.yaml:1:") || !strings.Contains(out, "error [file]") {
 		t.Errorf("binary garbage: %v\n%s", err, out)
+	}
+}
+
+// A policy on standard input is linted like a file named <stdin>.
+func TestLintStdin(t *testing.T) {
+	doc := `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: p, namespace: shop}
+spec:
+  endpointSelector: {}
+  ingress:
+  - toPorts: [{ports: [{port: 8080, protocol: TCP}]}]
+`
+	out, errOut, err := runIn(t, doc, "--policies", "-")
+	if cmdutil.ExitCode(err) != 1 || !strings.Contains(out, "<stdin>:7:") || !strings.Contains(out, "[wrong-type]") {
+		t.Errorf("stdin: exit %v\n%s%s", err, out, errOut)
+	}
+	clean := strings.Replace(doc, "port: 8080", `port: "8080"`, 1)
+	if out, errOut, err := runIn(t, clean, "--policies", "-"); err != nil || strings.Contains(out, "error") {
+		t.Errorf("clean stdin: %v\n%s%s", err, out, errOut)
 	}
 }
