@@ -87,8 +87,9 @@ func (r *Recorder) readEvents(ctx context.Context) error {
 		if len(names) > 0 {
 			r.names[ev.Key] = names
 		}
-		// every event is a new connection (a reused 4-tuple sends another)
-		r.counted[ev.Key] = true
+		// every event is a new connection (a reused 4-tuple sends another);
+		// stamped with the scan under way, if any, so it does not forget it
+		r.counted[ev.Key] = r.scanGen
 		r.countLocked(conn, ev.Verdict)
 	})
 }
@@ -155,7 +156,10 @@ func (r *Recorder) scan() ([]observation, error) {
 		k bpf.FlowKey
 		v bpf.FlowValue
 	}
-	var raw []entry
+	r.mu.Lock()
+	r.scanGen++
+	gen, raw := r.scanGen, make([]entry, 0, r.lastScan+r.lastScan/8)
+	r.mu.Unlock()
 	// entries reclaimed at the previous scan are past any use by now
 	r.objs.ReleaseReclaimed()
 	if err := r.objs.ReadFlows(func(k *bpf.FlowKey, v *bpf.FlowValue) {
@@ -171,9 +175,9 @@ func (r *Recorder) scan() ([]observation, error) {
 		r.reclaim(last, used-capacity/4*3)
 	}
 	out := make([]observation, 0, len(raw))
-	present := make(map[bpf.FlowKey]bool, len(raw))
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.lastScan = len(raw)
 	for i := range raw {
 		k, v := &raw[i].k, &raw[i].v
 		c := k.Conn(v.InitiatorIsB)
@@ -191,16 +195,17 @@ func (r *Recorder) scan() ([]observation, error) {
 			o.Names = r.dns.Names(c.Dst, nowWall)
 		}
 		r.reviewLocked(&o)
-		present[*k] = true
-		if !r.counted[*k] {
+		if _, ok := r.counted[*k]; !ok {
 			// its event was lost or not read yet: the map has it anyway
-			r.counted[*k] = true
 			r.countLocked(c, v.Verdict)
 		}
+		r.counted[*k] = gen
 		out = append(out, o)
 	}
-	for k := range r.counted {
-		if !present[k] {
+	// flows gone from the maps since the last scan (and not announced
+	// during this one)
+	for k, seen := range r.counted {
+		if seen < gen {
 			delete(r.counted, k)
 			delete(r.names, k)
 		}

@@ -68,7 +68,9 @@ type Recorder struct {
 	policySig   string
 	applied     appliedState
 	names       map[bpf.FlowKey][]string // responder names at flow start
-	counted     map[bpf.FlowKey]bool     // flows whose verdict was counted
+	counted     map[bpf.FlowKey]uint64   // flows whose verdict was counted: the last scan that saw them
+	scanGen     uint64                   // scans started
+	lastScan    int                      // flows the last scan read
 	exported    map[string]flow.Edge     // for stdout deltas
 	dirty       bool                     // world classes need recomputing
 	shadowCache shadowCache
@@ -123,7 +125,7 @@ func New(cfg Config) (*Recorder, error) {
 			subjects: map[subjectDir]uint8{}, keys: map[bpf.ShadowKey]uint8{},
 		},
 		names:    map[bpf.FlowKey][]string{},
-		counted:  map[bpf.FlowKey]bool{},
+		counted:  map[bpf.FlowKey]uint64{},
 		exported: map[string]flow.Edge{},
 		wake:     make(chan struct{}, 1),
 	}
