@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strings"
@@ -117,17 +118,33 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 	return pt
 }
 
-// sortedPeers returns the peers in id order.
+// sortedPeers returns the peers in id order. Pods compare by class number
+// (the same order; their ids are long), other peers by id.
 func (d *dirAcc) sortedPeers() []*peerAcc {
 	type entry struct {
-		id string
+		id string // "" for a pod
 		pa *peerAcc
 	}
 	es := make([]entry, 0, len(d.peers))
 	for _, pa := range d.peers {
-		es = append(es, entry{pa.p.id(), pa})
+		var id string
+		if pa.p.kind != peerPod {
+			id = pa.p.id()
+		}
+		es = append(es, entry{id, pa})
 	}
-	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.id, y.id) })
+	slices.SortFunc(es, func(x, y entry) int {
+		xp, yp := x.pa.p, y.pa.p
+		switch {
+		case xp.kind == peerPod && yp.kind == peerPod:
+			return cmp.Compare(xp.cls.num, yp.cls.num)
+		case xp.kind == peerPod:
+			return strings.Compare(xp.cls.id, y.id)
+		case yp.kind == peerPod:
+			return strings.Compare(x.id, yp.cls.id)
+		}
+		return strings.Compare(x.id, y.id)
+	})
 	out := make([]*peerAcc, len(es))
 	for i := range es {
 		out[i] = es[i].pa

@@ -18,7 +18,7 @@ type class struct {
 	labels flow.Labels // stable labels, all sources, sorted
 	key    string
 	id     string // "c:<ns>/<key>", a peer id
-	num    uint32 // its peer number (peerNum), its place in index.classes
+	num    uint32 // its peer number (peerNum), its place in index.classes (id order)
 	wl     *workload
 	raw    map[string]bool // identity label keys seen
 	pods   []string
@@ -335,7 +335,6 @@ func (ix *index) build(ids map[string]*rawIdentity, byNum map[identKey]rawSeen) 
 				c.unlabeled = !hasSelectable(ls)
 				n.byKey[ck] = c
 				ix.byID[c.id] = c
-				c.num = uint32(len(ix.classes))
 				ix.classes = append(ix.classes, c)
 				n.classes = append(n.classes, c)
 				wl.classes = append(wl.classes, c)
@@ -353,6 +352,11 @@ func (ix *index) build(ids map[string]*rawIdentity, byNum map[identKey]rawSeen) 
 	for _, n := range ix.ns {
 		slices.SortFunc(n.classes, func(a, b *class) int { return strings.Compare(a.key, b.key) })
 		nameWorkloads(n)
+	}
+	// Numbered in id order, so that numbers order pods as ids do.
+	slices.SortFunc(ix.classes, func(a, b *class) int { return strings.Compare(a.id, b.id) })
+	for i, c := range ix.classes {
+		c.num = uint32(i)
 	}
 	// Filled once here so that classOf never writes while edges are
 	// resolved in parallel.
