@@ -77,6 +77,15 @@ type docBuilder struct {
 	scratch []byte        // evidence text is built here, then copied once
 }
 
+// reserve makes room for about n rules' evidence and explanations, so the
+// annotations and explanations do not grow step by step.
+func (d *docBuilder) reserve(n int) {
+	if len(d.p.Metadata.Annotations) == 0 {
+		d.p.Metadata.Annotations = make(map[string]string, n+1)
+	}
+	d.expls = slices.Grow(d.expls, n+1)
+}
+
 func (d *docBuilder) ingress(specs []ruleSpec) {
 	d.p.Spec.Ingress = slices.Grow(d.p.Spec.Ingress, len(specs))
 	d.expls = slices.Grow(d.expls, len(specs))

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/posture-dev/posture/flow"
@@ -27,7 +28,9 @@ type class struct {
 	first     time.Time
 	last      time.Time
 	unlabeled bool
-	sel       *selResult // exactSelector of this class alone, guarded by its nsIndex.mu
+	// sel is exactSelector of this class alone: written once under its
+	// nsIndex.mu, read without it.
+	sel atomic.Pointer[selResult]
 }
 
 // get returns a label value by key.

@@ -206,6 +206,7 @@ func (b *builder) workloadDocs(a *nsAcc, w *wlAcc, dnsSpecs []ruleSpec, np *Name
 		}
 		d := &docBuilder{p: newPolicy(ns, "posture-"+wl.name, KindNarrow, wl.name), pc: a.pc}
 		d.p.Spec.EndpointSelector = &sel
+		d.reserve(len(inSpecs) + len(outSpecs) + 2)
 		d.ingress(inSpecs)
 		d.egress(outSpecs)
 		d.denyRest(true, true)

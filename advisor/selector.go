@@ -112,9 +112,12 @@ func (n *nsIndex) exactSelector(targets []*class) *selResult {
 // classSelector is exactSelector for one class, the common case, cached
 // on the class itself and shared (read-only) by every rule naming it.
 func (n *nsIndex) classSelector(c *class) *selResult {
+	if r := c.sel.Load(); r != nil {
+		return r
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if c.sel == nil {
+	if c.sel.Load() == nil {
 		r := n.computeSelector([]*class{c})
 		r.matched = filterMatching(n.classes, r.sel)
 		r.local, r.remote, r.text = r.sel.endpointSelector(""), r.sel.endpointSelector(n.name), r.sel.String()
@@ -125,9 +128,9 @@ func (n *nsIndex) classSelector(c *class) *selResult {
 		for i, m := range r.matched {
 			r.matchedNums[i] = m.num
 		}
-		c.sel = &r
+		c.sel.Store(&r)
 	}
-	return c.sel
+	return c.sel.Load()
 }
 
 func (n *nsIndex) computeSelector(targets []*class) selResult {
