@@ -280,7 +280,11 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 	}
 
 	var full, rejected, named *entry // full: allowed with nothing left unchecked
-	for _, en := range dp.allow {
+	for it := dp.allowFor(proto, port); ; {
+		en := it.next()
+		if en == nil {
+			break
+		}
 		if !en.matchL4(proto, port) {
 			if named == nil && en.hasNamed && en.couldMatchNamed(proto) && e.matchPeer(en, peer, dp.allowReqs) {
 				named = en

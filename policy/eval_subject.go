@@ -21,6 +21,9 @@ type dirPolicy struct {
 	// endpoint, applied to every from/toEndpoints peer, as Cilium does.
 	allowReqs, denyReqs []int32
 	reasonDefault       string
+	// byPort and other index allow by port (see index).
+	byPort []portPos
+	other  []int32
 }
 
 // subjectPolicy builds (once) the policy of an endpoint identity from the
@@ -48,6 +51,7 @@ func (e *Engine) subjectPolicy(id *identity) *subjectPolicy {
 		}{{&p.ingress, inBy}, {&p.egress, egBy}} {
 			sortEntries(d.dp.deny)
 			sortEntries(d.dp.allow)
+			d.dp.index()
 			slices.Sort(d.dp.allowReqs)
 			d.dp.allowReqs = slices.Compact(d.dp.allowReqs)
 			slices.Sort(d.dp.denyReqs)
