@@ -48,6 +48,17 @@ func (e *Engine) identityOf(ep *flow.Endpoint) *identity {
 		if id != nil && id.namespace == ep.Namespace && id.sameLabels(ep.Labels) {
 			return id
 		}
+		if id == nil {
+			// A number seen first: resolved without building its label
+			// key. An identity is a function of its endpoint, so one
+			// resolved again elsewhere under another key is equal.
+			id = e.resolve(ep)
+			e.mu.Lock()
+			e.nextIdx++
+			id.idx = e.nextIdx
+			e.mu.Unlock()
+			return e.byID.store(uint64(ep.Identity), id, 0)
+		}
 	}
 	var buf [256]byte
 	key := appendEndpointKey(buf[:0], ep)
