@@ -30,6 +30,12 @@ type dirPolicy struct {
 // entries whose subject selector matches it.
 func (e *Engine) subjectPolicy(id *identity) *subjectPolicy {
 	id.once.Do(func() {
+		if !id.init && !e.selectsAny(id) {
+			// Most identities an evaluator meets are peers no rule
+			// selects: they share one empty policy.
+			id.pol = &noSubjectPolicy
+			return
+		}
 		p := &subjectPolicy{}
 		var inBy, egBy []string
 		for w, word := range id.bits {
@@ -61,6 +67,25 @@ func (e *Engine) subjectPolicy(id *identity) *subjectPolicy {
 		id.pol = p
 	})
 	return id.pol
+}
+
+// noSubjectPolicy is the policy of an identity no rule selects, as the
+// general path would build it. Read-only.
+var noSubjectPolicy = subjectPolicy{
+	ingress: dirPolicy{reasonDefault: defaultDenyReason(nil)},
+	egress:  dirPolicy{reasonDefault: defaultDenyReason(nil)},
+}
+
+// selectsAny reports whether any rule has id as its subject.
+func (e *Engine) selectsAny(id *identity) bool {
+	for w, word := range id.bits {
+		for ; word != 0; word &= word - 1 {
+			if len(e.bySubject[w*64+bits.TrailingZeros64(word)]) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // add files a subject's entries under their direction.
