@@ -85,17 +85,6 @@ type entry struct {
 // on a policy it cannot interpret (unknown entity, bad CIDR, bad regex),
 // naming the policy and field.
 func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
-	e := &Engine{
-		opts:       opts,
-		selIDs:     map[string]int32{},
-		peerSelIDs: map[peerSelKey]int32{},
-		dnsRules:   map[dnsRulesKey]*l7Rules{},
-		anchored:   map[string]map[string][]int32{},
-		fqdnIDs:    map[string]int32{},
-		byKey:      map[string]*identity{},
-		ips:        map[string]*ipInfo{},
-		names:      map[string][]uint64{},
-	}
 	// Compiled rules come from one array: counted first, so it never moves.
 	n := 0
 	for _, p := range ps {
@@ -106,7 +95,20 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 			n += len(r.Ingress) + len(r.IngressDeny) + len(r.Egress) + len(r.EgressDeny)
 		}
 	}
-	e.entrySlab = make([]entry, 0, n)
+	// Selectors are fewer than rules when rules name the same peers; a
+	// quarter of them saves the selector maps most of their growing.
+	e := &Engine{
+		opts:       opts,
+		selIDs:     make(map[string]int32, n/4),
+		peerSelIDs: make(map[peerSelKey]int32, n/4),
+		dnsRules:   map[dnsRulesKey]*l7Rules{},
+		anchored:   map[string]map[string][]int32{},
+		fqdnIDs:    map[string]int32{},
+		byKey:      map[string]*identity{},
+		ips:        map[string]*ipInfo{},
+		names:      map[string][]uint64{},
+		entrySlab:  make([]entry, 0, n),
+	}
 	var errs []error
 	for _, p := range ps {
 		if p == nil {
