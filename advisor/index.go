@@ -16,6 +16,7 @@ import (
 // labels are removed (every run of a CronJob is one class).
 type class struct {
 	ns     string
+	nsIx   *nsIndex    // its namespace's index
 	labels flow.Labels // stable labels, all sources, sorted
 	key    string
 	id     string // "c:<ns>/<key>", a peer id
@@ -334,7 +335,7 @@ func (ix *index) build(ids map[string]*rawIdentity, byNum map[identKey]rawSeen) 
 			ck := ls.Key()
 			c := n.byKey[ck]
 			if c == nil {
-				c = &class{ns: g.ns, labels: ls, key: ck, id: "c:" + g.ns + "/" + ck, wl: wl, raw: map[string]bool{}}
+				c = &class{ns: g.ns, nsIx: n, labels: ls, key: ck, id: "c:" + g.ns + "/" + ck, wl: wl, raw: map[string]bool{}}
 				c.unlabeled = !hasSelectable(ls)
 				n.byKey[ck] = c
 				ix.byID[c.id] = c

@@ -234,22 +234,25 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, groups []sigGroup) []ru
 	for _, g := range groups {
 		// Peer classes by namespace, in namespace order (most groups have
 		// one peer: no map needed).
-		r := ruleSpec{kind: peerPod, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		if len(g.peers) == 1 {
 			// One peer class, the common case: its selector, text and
-			// matched ids are shared by every rule naming it.
+			// matched ids are shared by every rule naming it. Specs are
+			// large: this one is filled in place.
+			out = append(out, ruleSpec{kind: peerPod, ports: g.ports, dns: in.dns})
+			r := &out[len(out)-1]
+			r.st = groupStats(g.peers, b.maxPods)
 			c := g.peers[0].p.cls
-			sr := b.ix.ns[c.ns].classSelector(c)
+			sr := c.nsIx.classSelector(c)
 			if c.ns != in.ns {
 				r.sels, r.peerText = sr.remoteOne, sr.remoteText
 			} else {
 				r.sels, r.peerText = sr.localOne, sr.text
 			}
 			r.allowed = sr.matchedNums
-			b.addHTTP(&r, g.peers, in.l7 && in.l7Peers)
-			out = append(out, r)
+			b.addHTTP(r, g.peers, in.l7 && in.l7Peers)
 			continue
 		}
+		r := ruleSpec{kind: peerPod, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		cls := make([]*class, len(g.peers))
 		for i, pa := range g.peers {
 			cls[i] = pa.p.cls
@@ -262,7 +265,7 @@ func (b *builder) podSpecs(out []ruleSpec, in specInput, groups []sigGroup) []ru
 				end++
 			}
 			pns := cls[start].ns
-			n := b.ix.ns[pns]
+			n := cls[start].nsIx
 			remote := pns != in.ns
 			srs := single[:0]
 			if end-start == 1 {
