@@ -99,13 +99,22 @@ type identEntry struct {
 	c      *class
 }
 
-// classOf returns the class of a pod endpoint, or nil. It only reads the
-// index, so edges can be resolved in parallel.
-func (ix *index) classOf(e *flow.Endpoint) *class {
+// knownPod returns the class of an endpoint whose numeric identity and
+// labels are those a pod was first seen with, else nil.
+func (ix *index) knownPod(e *flow.Endpoint) *class {
 	if e.Identity != flow.IdentityUnknown {
 		if ent, ok := ix.byIdent[identKey{e.Namespace, e.Identity}]; ok && sameLabels(ent.labels, e.Labels) {
 			return ent.c
 		}
+	}
+	return nil
+}
+
+// classOf returns the class of a pod endpoint, or nil. It only reads the
+// index, so edges can be resolved in parallel.
+func (ix *index) classOf(e *flow.Endpoint) *class {
+	if c := ix.knownPod(e); c != nil {
+		return c
 	}
 	var buf [256]byte
 	return ix.rawToClass[string(appendRawKey(buf[:0], e))]
@@ -215,13 +224,13 @@ func collectPart(edges []flow.Edge) identParts {
 	byNum := map[identKey]rawSeen{}
 	var buf [256]byte
 	add := func(e *flow.Endpoint, pods []string) {
-		if !isPod(e) {
-			return
-		}
 		var r *rawIdentity
 		nk := identKey{e.Namespace, e.Identity}
+		// Only pods are recorded: one seen before needs no label checks.
 		if s, ok := byNum[nk]; ok && e.Identity != flow.IdentityUnknown && sameLabels(s.labels, e.Labels) {
 			r = s.r
+		} else if !isPod(e) {
+			return
 		} else {
 			k := appendRawKey(buf[:0], e)
 			r = ids[string(k)]

@@ -96,6 +96,11 @@ func (ix *index) resolve(e *flow.Endpoint, names, ips []string) []peer {
 // edges allocates nothing for pods and entities.
 func (ix *index) resolveInto(buf []peer, e *flow.Endpoint, names, ips []string) []peer {
 	buf = buf[:0]
+	// A known pod identity with the labels it was first seen with is
+	// that pod's class: found before reading the labels again.
+	if c := ix.knownPod(e); c != nil {
+		return append(buf, peer{kind: peerPod, cls: c})
+	}
 	if e.IsPod() {
 		if !isPod(e) {
 			return append(buf, peer{kind: peerUnknown})
