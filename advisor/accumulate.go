@@ -58,6 +58,7 @@ func (s *portSet) getOrAdd(pk portKey) *portAcc {
 // dirAcc is one workload's traffic in one direction, by peer.
 type dirAcc struct {
 	peers   map[peerKey]*peerAcc
+	list    []*peerAcc // the same, for walking without the map
 	st      stats
 	hasHTTP bool
 	slab    *peerSlab // optional
@@ -98,12 +99,14 @@ func (s *peerSlab) new(p peer) *peerAcc {
 func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
 	if d.peers == nil {
 		d.peers = make(map[peerKey]*peerAcc, d.hint)
+		d.list = make([]*peerAcc, 0, d.hint)
 	}
 	k := keyOf(p)
 	pa := d.peers[k]
 	if pa == nil {
 		pa = d.slab.new(p)
 		d.peers[k] = pa
+		d.list = append(d.list, pa)
 	}
 	pt := pa.port(pk)
 	pt.st.addEdge(e, pods, maxPods)
@@ -125,8 +128,8 @@ func (d *dirAcc) sortedPeers() []*peerAcc {
 		id string // "" for a pod
 		pa *peerAcc
 	}
-	es := make([]entry, 0, len(d.peers))
-	for _, pa := range d.peers {
+	es := make([]entry, 0, len(d.list))
+	for _, pa := range d.list {
 		var id string
 		if pa.p.kind != peerPod {
 			id = pa.p.id()

@@ -54,7 +54,7 @@ func (b *builder) namespaceProposal(a *nsAcc) NamespaceProposal {
 		// L7: the same servers, names narrowed to the lookups observed.
 		var fq []policy.FQDNSelector
 		for _, w := range a.wls {
-			for _, pa := range w.egress.peers {
+			for _, pa := range w.egress.list {
 				if pa.p.kind == peerFQDN {
 					fq = append(fq, policy.FQDNSelector{MatchName: pa.p.name})
 				}
