@@ -280,11 +280,8 @@ func (e *Engine) decide(dp *dirPolicy, peer *peerView, f *flow.Flow, ingress boo
 	}
 
 	var full, rejected, named *entry // full: allowed with nothing left unchecked
-	for it := dp.allowFor(proto, port); ; {
-		en := it.next()
-		if en == nil {
-			break
-		}
+	var buf [32]*entry
+	for _, en := range dp.allowFor(buf[:0], proto, port) {
 		if !en.matchL4(proto, port) {
 			if named == nil && en.hasNamed && en.couldMatchNamed(proto) && e.matchPeer(en, peer, dp.allowReqs) {
 				named = en

@@ -77,19 +77,13 @@ func exactPorts(en *entry) bool {
 	return true
 }
 
-// allowIter visits the allow rules that can admit a protocol and port, in
-// allow's order. Rules it skips fail matchL4 and have no named ports.
-type allowIter struct {
-	allow   []*entry
-	at      []portPos
-	other   []int32
-	i, j    int
-	indexed bool
-}
-
-func (dp *dirPolicy) allowFor(proto flow.Protocol, port uint16) allowIter {
+// allowFor returns the allow rules that can admit proto and port, in
+// allow's order: all of them without an index, else the indexed rules for
+// the port merged with the others into buf. Rules left out fail matchL4
+// and have no named ports.
+func (dp *dirPolicy) allowFor(buf []*entry, proto flow.Protocol, port uint16) []*entry {
 	if dp.byPort == nil {
-		return allowIter{allow: dp.allow}
+		return dp.allow
 	}
 	lo, _ := slices.BinarySearchFunc(dp.byPort, portPos{port: port, proto: proto}, func(x, t portPos) int {
 		return comparePortPos(x, t.port, t.proto)
@@ -98,25 +92,13 @@ func (dp *dirPolicy) allowFor(proto flow.Protocol, port uint16) allowIter {
 	for hi < len(dp.byPort) && dp.byPort[hi].port == port && dp.byPort[hi].proto == proto {
 		hi++
 	}
-	return allowIter{allow: dp.allow, at: dp.byPort[lo:hi], other: dp.other, indexed: true}
-}
-
-// next returns the next rule, or nil when done.
-func (it *allowIter) next() *entry {
-	if !it.indexed {
-		if it.i >= len(it.allow) {
-			return nil
+	at, other := dp.byPort[lo:hi], dp.other
+	for len(at) > 0 || len(other) > 0 {
+		if len(other) == 0 || len(at) > 0 && at[0].pos < other[0] {
+			buf, at = append(buf, dp.allow[at[0].pos]), at[1:]
+		} else {
+			buf, other = append(buf, dp.allow[other[0]]), other[1:]
 		}
-		it.i++
-		return it.allow[it.i-1]
 	}
-	switch {
-	case it.i < len(it.at) && (it.j >= len(it.other) || it.at[it.i].pos < it.other[it.j]):
-		it.i++
-		return it.allow[it.at[it.i-1].pos]
-	case it.j < len(it.other):
-		it.j++
-		return it.allow[it.other[it.j-1]]
-	}
-	return nil
+	return buf
 }
