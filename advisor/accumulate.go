@@ -59,7 +59,8 @@ func (s *portSet) getOrAdd(pk portKey) *portAcc {
 type dirAcc struct {
 	peers   map[peerKey]*peerAcc
 	list    []*peerAcc // the same, for walking without the map
-	st      stats
+	st      stats      // kept only with totals: platform documents read it
+	totals  bool
 	hasHTTP bool
 	slab    *peerSlab // optional
 	hint    int       // expected peers, to size the map once
@@ -110,7 +111,9 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 	}
 	pt := pa.port(pk)
 	pt.st.addEdge(e, pods, maxPods)
-	d.st.addEdge(e, pods, maxPods)
+	if d.totals {
+		d.st.addEdge(e, pods, maxPods)
+	}
 	for _, h := range e.HTTP {
 		d.hasHTTP = true
 		if pt.http == nil {
@@ -186,7 +189,7 @@ func newNSAcc(n *nsIndex, edges int) *nsAcc {
 	// A workload's share of the namespace's edges is about how many
 	// peers each of its ingress and egress sees.
 	a.peerHint = min(edges/max(1, len(n.workloads)), 1024)
-	a.dns.slab = &a.slab
+	a.dns.slab, a.dns.totals = &a.slab, true
 	return a
 }
 
@@ -198,6 +201,7 @@ func (a *nsAcc) wl(w *workload) *wlAcc {
 			d.slab = &a.slab
 		}
 		x.ingress.hint, x.egress.hint = a.peerHint, a.peerHint
+		x.host.totals, x.apiserv.totals = true, true
 		a.wls[w] = x
 	}
 	return x
