@@ -58,20 +58,26 @@ func groupBySig(peers []*peerAcc) []sigGroup {
 		sigs = appendPortSig(sigs, ports)
 		ks[i] = keyed{ports: ports, sig: sigs[sigStart:len(sigs):len(sigs)], pa: pa}
 	}
+	// Sorted as indexes: moving the keyed entries (pointers) would cost
+	// write barriers while the collector runs.
+	order := make([]int32, len(ks))
+	for i := range order {
+		order[i] = int32(i)
+	}
 	if len(ks) > 1 {
-		slices.SortStableFunc(ks, func(x, y keyed) int { return bytes.Compare(x.sig, y.sig) })
+		slices.SortStableFunc(order, func(x, y int32) int { return bytes.Compare(ks[x].sig, ks[y].sig) })
 	}
 	all := make([]*peerAcc, len(ks))
-	for i := range ks {
-		all[i] = ks[i].pa
+	for i, o := range order {
+		all[i] = ks[o].pa
 	}
 	var out []sigGroup
-	for i := 0; i < len(ks); {
+	for i := 0; i < len(order); {
 		j := i + 1
-		for j < len(ks) && slices.Equal(ks[j].ports, ks[i].ports) {
+		for j < len(order) && slices.Equal(ks[order[j]].ports, ks[order[i]].ports) {
 			j++
 		}
-		out = append(out, sigGroup{ports: ks[i].ports, peers: all[i:j:j]})
+		out = append(out, sigGroup{ports: ks[order[i]].ports, peers: all[i:j:j]})
 		i = j
 	}
 	return out
