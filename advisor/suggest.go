@@ -115,19 +115,30 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	owned := make([]int, len(nss))
 	inParallel(len(nss), func() func(int) {
 		var rb resolveBufs
+		var checks checkList
 		return func(i int) {
 			ns := nss[i]
 			acc := newNSAcc(b.ix.ns[ns], len(nsEdges[ns]))
+			pairs := b.newPairCounter(ns, len(nsEdges[ns]))
+			// Each edge is read once here, while it is at hand: filed for
+			// the proposal, its pairs counted and its verification probes
+			// kept for when the proposal is compiled.
+			checks.reset()
 			for _, ei := range nsEdges[ns] {
-				if legit[ei] {
-					b.accumulate(&edges[ei], b.ends[ei], acc, &rb)
-				} else {
-					b.fileDropped(&edges[ei], b.ends[ei], acc, &rb)
+				e := &edges[ei]
+				if !legit[ei] {
+					b.fileDropped(e, b.ends[ei], acc, &rb)
+					continue
 				}
+				srcs, dsts, pk, srcIn, dstIn := b.accumulate(e, b.ends[ei], acc, &rb)
+				if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
+					continue
+				}
+				pairs.add(srcs, dsts, pk)
+				checks.add(ei, e, srcIn, dstIn)
 			}
 			p.Namespaces[i] = b.namespaceProposal(acc)
-			pairs := b.newPairCounter(ns, len(nsEdges[ns]))
-			errs[i] = b.verifyNS(&p.Namespaces[i], edges, nsEdges[ns], legit, &rb, pairs)
+			errs[i] = b.verifyNS(&p.Namespaces[i], edges, &checks, &rb)
 			obs.nsPairs[i], owned[i] = pairs.nsCount, pairs.owned
 		}
 	})
@@ -148,7 +159,6 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 // resolveBufs are one goroutine's buffers for resolving edge ends.
 type resolveBufs struct {
 	src, dst []peer
-	probes   []flow.Flow
 }
 
 func (rb *resolveBufs) resolve(ix *index, e *flow.Edge) (srcs, dsts []peer) {
@@ -256,12 +266,13 @@ func (b *builder) fileDropped(e *flow.Edge, ends edgeEnds, acc *nsAcc, rb *resol
 
 // accumulate files one allowed edge under the workloads of acc's
 // namespace it concerns: the source's egress, the destination's ingress.
-func (b *builder) accumulate(e *flow.Edge, ends edgeEnds, acc *nsAcc, rb *resolveBufs) {
-	srcs, dsts := rb.resolveCached(b.ix, e, ends)
-	pk := edgePort(e)
+// It returns the ends and port it found (srcs and dsts are rb's).
+func (b *builder) accumulate(e *flow.Edge, ends edgeEnds, acc *nsAcc, rb *resolveBufs) (srcs, dsts []peer, pk portKey, srcIn, dstIn bool) {
+	srcs, dsts = rb.resolveCached(b.ix, e, ends)
+	pk = edgePort(e)
 	ns := acc.n.name
-	srcIn := srcs[0].kind == peerPod && srcs[0].cls.ns == ns
-	dstIn := dsts[0].kind == peerPod && dsts[0].cls.ns == ns
+	srcIn = srcs[0].kind == peerPod && srcs[0].cls.ns == ns
+	dstIn = dsts[0].kind == peerPod && dsts[0].cls.ns == ns
 	if srcIn {
 		src := srcs[0].cls
 		w := acc.wl(src.wl)
@@ -313,6 +324,7 @@ func (b *builder) accumulate(e *flow.Edge, ends edgeEnds, acc *nsAcc, rb *resolv
 			w.ingress.add(s, pk, e, pods, b.maxPods)
 		}
 	}
+	return srcs, dsts, pk, srcIn, dstIn
 }
 
 func peersText(ps []peer) string {

@@ -45,13 +45,44 @@ func (b *builder) selfCheck(src, dst peer, pk portKey, srcIn, dstIn bool) Decisi
 	return d
 }
 
+// edgeCheck is an edge verification evaluates, prepared when the edge was
+// read for the proposal: its probes end at probeEnd in the list's probes.
+type edgeCheck struct {
+	ei           int32
+	probeEnd     int32
+	srcIn, dstIn bool
+}
+
+// checkList is one namespace's edges to verify, with their probes; a
+// worker reuses it from namespace to namespace.
+type checkList struct {
+	checks []edgeCheck
+	probes []flow.Flow
+	edges  int
+	flows  uint64
+}
+
+func (cl *checkList) reset() {
+	cl.checks, cl.probes, cl.edges, cl.flows = cl.checks[:0], cl.probes[:0], 0, 0
+}
+
+// add records an allowed edge with known ends; srcIn and dstIn say which
+// of its sides the namespace enforces.
+func (cl *checkList) add(ei int32, e *flow.Edge, srcIn, dstIn bool) {
+	cl.edges++
+	cl.flows += e.Flows
+	cl.probes = appendProbes(cl.probes, e)
+	cl.checks = append(cl.checks, edgeCheck{ei: ei, probeEnd: int32(len(cl.probes)), srcIn: srcIn, dstIn: dstIn})
+}
+
 // verifyNS evaluates one namespace's target set against the observed
-// edges touching it, counting their distinct pairs on the way. A CiliumNetworkPolicy only selects pods of its own
-// namespace, so the egress verdict of an edge depends only on the source
-// namespace's policies and the ingress verdict only on the destination's:
-// checking each namespace with its own policies, on its side of each edge,
-// is exact and keeps one namespace's compiled set in memory at a time.
-func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32, legit []bool, rb *resolveBufs, pairs *pairCounter) error {
+// edges touching it (cl). A CiliumNetworkPolicy only selects pods of its
+// own namespace, so the egress verdict of an edge depends only on the
+// source namespace's policies and the ingress verdict only on the
+// destination's: checking each namespace with its own policies, on its
+// side of each edge, is exact and keeps one namespace's compiled set in
+// memory at a time.
+func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, cl *checkList, rb *resolveBufs) error {
 	ns := np.Namespace
 	verifyFn := b.o.Verify
 	if verifyFn == nil {
@@ -62,30 +93,21 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 		return fmt.Errorf("compiling the proposal for %s for verification: %w", ns, err)
 	}
 	np.Verification.Checked = eval != nil
+	np.Verification.Edges, np.Verification.Flows = cl.edges, cl.flows
 	type flip struct{ wl, dir string }
 	notCovered := map[flip][]Breakage{}
 	notCoveredFlows := map[flip]uint64{}
 	notCoveredEdges := map[flip]int{}
-	for _, ei := range idx {
-		if !legit[ei] {
-			continue
-		}
-		e := &edges[ei]
-		srcs, dsts := rb.resolveCached(b.ix, e, b.ends[ei])
-		if srcs[0].kind == peerUnknown || dsts[0].kind == peerUnknown {
-			continue
-		}
-		srcIn := srcs[0].kind == peerPod && srcs[0].cls.ns == ns
-		dstIn := dsts[0].kind == peerPod && dsts[0].cls.ns == ns
-		np.Verification.Edges++
-		np.Verification.Flows += e.Flows
-		pk := edgePort(e)
-		pairs.add(srcs, dsts, pk)
+	start := 0
+	for _, c := range cl.checks {
+		probes := cl.probes[start:c.probeEnd]
+		start = int(c.probeEnd)
+		e := &edges[c.ei]
+		srcIn, dstIn := c.srcIn, c.dstIn
 		dec := Decision{EgressAllowed: true, IngressAllowed: true}
 		if eval != nil {
-			rb.probes = appendProbes(rb.probes[:0], e)
-			for i := range rb.probes {
-				d := eval(&rb.probes[i])
+			for i := range probes {
+				d := eval(&probes[i])
 				if srcIn && !d.EgressAllowed && dec.EgressAllowed {
 					dec.EgressAllowed, dec.EgressReason = false, d.EgressReason
 				}
@@ -94,6 +116,8 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 				}
 			}
 		} else {
+			srcs, dsts := rb.resolveCached(b.ix, e, b.ends[c.ei])
+			pk := edgePort(e)
 			for _, d := range dsts {
 				x := b.selfCheck(srcs[0], d, pk, srcIn, dstIn)
 				if srcIn && !x.EgressAllowed && dec.EgressAllowed {
@@ -104,6 +128,11 @@ func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, idx []int32
 				}
 			}
 		}
+		if dec.EgressAllowed && dec.IngressAllowed {
+			continue
+		}
+		srcs, dsts := rb.resolveCached(b.ix, e, b.ends[c.ei])
+		pk := edgePort(e)
 		add := func(dir, reason string, wl *workload) {
 			br := Breakage{
 				Source: srcs[0].String(), Destination: peersText(dsts), Port: pk.String(),
