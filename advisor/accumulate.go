@@ -139,7 +139,14 @@ func (d *dirAcc) sortedPeers() []*peerAcc {
 		}
 		es = append(es, entry{id, pa})
 	}
-	slices.SortFunc(es, func(x, y entry) int {
+	// Sorted as indexes: moving entries (pointers) would cost write
+	// barriers while the collector runs.
+	order := make([]int32, len(es))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(i, j int32) int {
+		x, y := &es[i], &es[j]
 		xp, yp := x.pa.p, y.pa.p
 		switch {
 		case xp.kind == peerPod && yp.kind == peerPod:
@@ -152,8 +159,8 @@ func (d *dirAcc) sortedPeers() []*peerAcc {
 		return strings.Compare(x.id, y.id)
 	})
 	out := make([]*peerAcc, len(es))
-	for i := range es {
-		out[i] = es[i].pa
+	for i, o := range order {
+		out[i] = es[o].pa
 	}
 	return out
 }
