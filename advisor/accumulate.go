@@ -3,7 +3,6 @@ package advisor
 import (
 	"cmp"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/posture-dev/posture/flow"
@@ -139,13 +138,7 @@ func (d *dirAcc) sortedPeers() []*peerAcc {
 		}
 		es = append(es, entry{id, pa})
 	}
-	// Sorted as indexes: moving entries (pointers) would cost write
-	// barriers while the collector runs.
-	order := make([]int32, len(es))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(i, j int32) int {
+	order := indexOrder(len(es), func(i, j int32) int {
 		x, y := &es[i], &es[j]
 		xp, yp := x.pa.p, y.pa.p
 		switch {

@@ -58,15 +58,7 @@ func groupBySig(peers []*peerAcc) []sigGroup {
 		sigs = appendPortSig(sigs, ports)
 		ks[i] = keyed{ports: ports, sig: sigs[sigStart:len(sigs):len(sigs)], pa: pa}
 	}
-	// Sorted as indexes: moving the keyed entries (pointers) would cost
-	// write barriers while the collector runs.
-	order := make([]int32, len(ks))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	if len(ks) > 1 {
-		slices.SortStableFunc(order, func(x, y int32) int { return bytes.Compare(ks[x].sig, ks[y].sig) })
-	}
+	order := indexOrder(len(ks), func(x, y int32) int { return bytes.Compare(ks[x].sig, ks[y].sig) })
 	all := make([]*peerAcc, len(ks))
 	for i, o := range order {
 		all[i] = ks[o].pa
@@ -160,14 +152,25 @@ func (b *builder) specs(in specInput) []ruleSpec {
 	return out
 }
 
-// sortSpecs orders specs by kind, peer text and port set, stably. Specs
-// are large: an order of indexes is sorted, then applied in place.
-func sortSpecs(specs []ruleSpec) {
-	order := make([]int32, len(specs))
+// indexOrder returns 0..n-1 stably sorted by cmp over the items they
+// index. Sorting indexes moves four bytes where moving the items would
+// copy large structs, or pointers under write barriers while the
+// collector runs.
+func indexOrder(n int, cmp func(i, j int32) int) []int32 {
+	order := make([]int32, n)
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(i, j int32) int {
+	if n > 1 {
+		slices.SortStableFunc(order, cmp)
+	}
+	return order
+}
+
+// sortSpecs orders specs by kind, peer text and port set, stably, applying
+// an order of indexes in place.
+func sortSpecs(specs []ruleSpec) {
+	order := indexOrder(len(specs), func(i, j int32) int {
 		x, y := &specs[i], &specs[j]
 		if c := cmp.Compare(x.kind, y.kind); c != 0 {
 			return c
