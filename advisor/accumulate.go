@@ -80,20 +80,40 @@ func keyOf(p peer) peerKey {
 }
 
 // peerSlab hands out peer accumulators from arrays of many, since a
-// namespace makes one per workload, direction and peer.
-type peerSlab struct{ free []peerAcc }
+// namespace makes one per workload, direction and peer. A worker keeps one
+// slab from namespace to namespace: no accumulator outlives its
+// namespace, and reusing the arrays spares the heap their churn.
+type peerSlab struct {
+	chunks      [][]peerAcc
+	chunk, used int // the next free accumulator is chunks[chunk][used]
+}
+
+const slabChunk = 256
 
 func (s *peerSlab) new(p peer) *peerAcc {
 	if s == nil {
 		return &peerAcc{p: p}
 	}
-	if len(s.free) == 0 {
-		s.free = make([]peerAcc, 64)
+	if s.chunk == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]peerAcc, slabChunk))
 	}
-	pa := &s.free[0]
-	s.free = s.free[1:]
+	pa := &s.chunks[s.chunk][s.used]
 	pa.p = p
+	if s.used++; s.used == slabChunk {
+		s.chunk, s.used = s.chunk+1, 0
+	}
 	return pa
+}
+
+// reset clears every accumulator handed out, to be handed out again.
+func (s *peerSlab) reset() {
+	for i := 0; i < s.chunk; i++ {
+		clear(s.chunks[i])
+	}
+	if s.chunk < len(s.chunks) {
+		clear(s.chunks[s.chunk][:s.used])
+	}
+	s.chunk, s.used = 0, 0
 }
 
 func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
@@ -180,16 +200,18 @@ type nsAcc struct {
 	queries  map[string]bool
 	st       stats
 	pc       portRuleCache
-	slab     peerSlab
+	slab     *peerSlab
 	peerHint int
 }
 
-func newNSAcc(n *nsIndex, edges int) *nsAcc {
-	a := &nsAcc{n: n, wls: make(map[*workload]*wlAcc, len(n.workloads)), queries: map[string]bool{}, pc: portRuleCache{}}
+// newNSAcc starts a namespace's accumulators; slab is reset for it.
+func newNSAcc(n *nsIndex, edges int, slab *peerSlab) *nsAcc {
+	slab.reset()
+	a := &nsAcc{n: n, wls: make(map[*workload]*wlAcc, len(n.workloads)), queries: map[string]bool{}, pc: portRuleCache{}, slab: slab}
 	// A workload's share of the namespace's edges is about how many
 	// peers each of its ingress and egress sees.
 	a.peerHint = min(edges/max(1, len(n.workloads)), 1024)
-	a.dns.slab, a.dns.totals = &a.slab, true
+	a.dns.slab, a.dns.totals = slab, true
 	return a
 }
 
@@ -198,7 +220,7 @@ func (a *nsAcc) wl(w *workload) *wlAcc {
 	if x == nil {
 		x = &wlAcc{wl: w}
 		for _, d := range []*dirAcc{&x.ingress, &x.egress, &x.host, &x.apiserv, &x.dns} {
-			d.slab = &a.slab
+			d.slab = a.slab
 		}
 		x.ingress.hint, x.egress.hint = a.peerHint, a.peerHint
 		x.host.totals, x.apiserv.totals = true, true

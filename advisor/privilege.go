@@ -156,8 +156,15 @@ type pairCounter struct {
 	nsCount, owned int
 }
 
-func (b *builder) newPairCounter(ns string, edges int) *pairCounter {
-	return &pairCounter{b: b, ns: ns, seen: make(map[pairKey]struct{}, edges)}
+// newPairCounter makes a counter a worker reuses for its namespaces.
+func (b *builder) newPairCounter(edges int) *pairCounter {
+	return &pairCounter{b: b, seen: make(map[pairKey]struct{}, edges)}
+}
+
+// reset starts counting for ns.
+func (pc *pairCounter) reset(ns string) {
+	pc.ns, pc.nsCount, pc.owned = ns, 0, 0
+	clear(pc.seen)
 }
 
 // add counts an allowed edge with known ends.

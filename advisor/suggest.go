@@ -116,10 +116,15 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	inParallel(len(nss), func() func(int) {
 		var rb resolveBufs
 		var checks checkList
+		var slab peerSlab
+		var pairs *pairCounter
 		return func(i int) {
 			ns := nss[i]
-			acc := newNSAcc(b.ix.ns[ns], len(nsEdges[ns]))
-			pairs := b.newPairCounter(ns, len(nsEdges[ns]))
+			acc := newNSAcc(b.ix.ns[ns], len(nsEdges[ns]), &slab)
+			if pairs == nil {
+				pairs = b.newPairCounter(len(nsEdges[ns]))
+			}
+			pairs.reset(ns)
 			// Each edge is read once here, while it is at hand: filed for
 			// the proposal, its pairs counted and its verification probes
 			// kept for when the proposal is compiled.
