@@ -61,8 +61,8 @@ type dirAcc struct {
 	st      stats      // kept only with totals: platform documents read it
 	totals  bool
 	hasHTTP bool
-	slab    *peerSlab // optional
-	hint    int       // expected peers, to size the map once
+	slab    *scratch // optional
+	hint    int      // expected peers, to size the map once
 }
 
 // peerKey finds a peer in a map: a pod by its class (class ids are long
@@ -79,43 +79,6 @@ func keyOf(p peer) peerKey {
 	return peerKey{id: p.id()}
 }
 
-// peerSlab hands out peer accumulators from arrays of many, since a
-// namespace makes one per workload, direction and peer. A worker keeps one
-// slab from namespace to namespace: no accumulator outlives its
-// namespace, and reusing the arrays spares the heap their churn.
-type peerSlab struct {
-	chunks      [][]peerAcc
-	chunk, used int // the next free accumulator is chunks[chunk][used]
-}
-
-const slabChunk = 256
-
-func (s *peerSlab) new(p peer) *peerAcc {
-	if s == nil {
-		return &peerAcc{p: p}
-	}
-	if s.chunk == len(s.chunks) {
-		s.chunks = append(s.chunks, make([]peerAcc, slabChunk))
-	}
-	pa := &s.chunks[s.chunk][s.used]
-	pa.p = p
-	if s.used++; s.used == slabChunk {
-		s.chunk, s.used = s.chunk+1, 0
-	}
-	return pa
-}
-
-// reset clears every accumulator handed out, to be handed out again.
-func (s *peerSlab) reset() {
-	for i := 0; i < s.chunk; i++ {
-		clear(s.chunks[i])
-	}
-	if s.chunk < len(s.chunks) {
-		clear(s.chunks[s.chunk][:s.used])
-	}
-	s.chunk, s.used = 0, 0
-}
-
 func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int) *portAcc {
 	if d.peers == nil {
 		d.peers = make(map[peerKey]*peerAcc, d.hint)
@@ -124,7 +87,7 @@ func (d *dirAcc) add(p peer, pk portKey, e *flow.Edge, pods podList, maxPods int
 	k := keyOf(p)
 	pa := d.peers[k]
 	if pa == nil {
-		pa = d.slab.new(p)
+		pa = d.slab.newPeer(p)
 		d.peers[k] = pa
 		d.list = append(d.list, pa)
 	}
@@ -200,12 +163,12 @@ type nsAcc struct {
 	queries  map[string]bool
 	st       stats
 	pc       portRuleCache
-	slab     *peerSlab
+	slab     *scratch
 	peerHint int
 }
 
 // newNSAcc starts a namespace's accumulators; slab is reset for it.
-func newNSAcc(n *nsIndex, edges int, slab *peerSlab) *nsAcc {
+func newNSAcc(n *nsIndex, edges int, slab *scratch) *nsAcc {
 	slab.reset()
 	a := &nsAcc{n: n, wls: make(map[*workload]*wlAcc, len(n.workloads)), queries: map[string]bool{}, pc: portRuleCache{}, slab: slab}
 	// A workload's share of the namespace's edges is about how many

@@ -126,7 +126,7 @@ func (b *builder) specs(in specInput) []ruleSpec {
 		podGroups = groupBySig(b.forced(in, ps))
 	}
 	// Pods sharing a port set share a rule: many ingress peers, few rules.
-	out := make([]ruleSpec, 0, len(podGroups)+len(in.d.peers)-len(byKind[peerPod]))
+	out := in.d.slab.specList(len(podGroups) + len(in.d.peers) - len(byKind[peerPod]))
 	out = b.podSpecs(out, in, podGroups)
 	if ps := byKind[peerEntity]; len(ps) > 0 {
 		for _, g := range groupBySig(b.forced(in, ps)) {

@@ -116,7 +116,7 @@ func Suggest(edges []flow.Edge, opts Options) (*Proposal, error) {
 	inParallel(len(nss), func() func(int) {
 		var rb resolveBufs
 		var checks checkList
-		var slab peerSlab
+		var slab scratch
 		var pairs *pairCounter
 		return func(i int) {
 			ns := nss[i]
