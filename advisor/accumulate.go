@@ -121,7 +121,7 @@ func (d *dirAcc) sortedPeers() []*peerAcc {
 		}
 		es = append(es, entry{id, pa})
 	}
-	order := indexOrder(len(es), func(i, j int32) int {
+	order := indexOrder(nil, len(es), func(i, j int32) int {
 		x, y := &es[i], &es[j]
 		xp, yp := x.pa.p, y.pa.p
 		switch {

@@ -34,34 +34,35 @@ type sigGroup struct {
 	peers []*peerAcc
 }
 
-func groupBySig(peers []*peerAcc) []sigGroup {
+func groupBySig(s *scratch, peers []*peerAcc) []sigGroup {
 	// Sorting by port set and taking runs gives the groups in signature
 	// order, peers in input order, without a map of signature strings.
-	type keyed struct {
-		ports []portKey
-		sig   []byte // portSig's text, compared as comparePortSig does
-		pa    *peerAcc
+	if s == nil {
+		s = &scratch{}
 	}
-	ks := make([]keyed, len(peers))
+	ks := slices.Grow(s.keyed[:0], len(peers))[:len(peers)]
 	n := 0
 	for _, pa := range peers {
 		n += len(pa.ports)
 	}
 	// One array holds every peer's sorted ports, one their signatures,
-	// one every group's peers.
-	buf := make([]portKey, 0, n)
-	sigs := make([]byte, 0, 12*n)
+	// one every group's peers; ports and peers last as long as the
+	// namespace's specs, the rest only for this call.
+	buf := take(&s.ports, n)
+	sigs := slices.Grow(s.sigs[:0], 12*n)
 	for i, pa := range peers {
 		start, sigStart := len(buf), len(sigs)
 		buf = appendSortedPorts(buf, pa.ports)
 		ports := buf[start:len(buf):len(buf)]
 		sigs = appendPortSig(sigs, ports)
-		ks[i] = keyed{ports: ports, sig: sigs[sigStart:len(sigs):len(sigs)], pa: pa}
+		ks[i] = sigKeyed{ports: ports, sig: sigs[sigStart:len(sigs):len(sigs)]}
 	}
-	order := indexOrder(len(ks), func(x, y int32) int { return bytes.Compare(ks[x].sig, ks[y].sig) })
-	all := make([]*peerAcc, len(ks))
+	s.keyed, s.sigs = ks, sigs
+	order := indexOrder(s.order[:0], len(ks), func(x, y int32) int { return bytes.Compare(ks[x].sig, ks[y].sig) })
+	s.order = order
+	all := take(&s.peers, len(ks))[:len(ks)]
 	for i, o := range order {
-		all[i] = ks[o].pa
+		all[i] = peers[o]
 	}
 	var out []sigGroup
 	for i := 0; i < len(order); {
@@ -73,6 +74,13 @@ func groupBySig(peers []*peerAcc) []sigGroup {
 		i = j
 	}
 	return out
+}
+
+// sigKeyed is a peer's sorted ports and their signature text, compared
+// as comparePortSig does.
+type sigKeyed struct {
+	ports []portKey
+	sig   []byte
 }
 
 // groupStats merges the evidence of peers on the given ports.
@@ -123,13 +131,13 @@ func (b *builder) specs(in specInput) []ruleSpec {
 	}
 	var podGroups []sigGroup
 	if ps := byKind[peerPod]; len(ps) > 0 {
-		podGroups = groupBySig(b.forced(in, ps))
+		podGroups = groupBySig(in.d.slab, b.forced(in, ps))
 	}
 	// Pods sharing a port set share a rule: many ingress peers, few rules.
 	out := in.d.slab.specList(len(podGroups) + len(in.d.peers) - len(byKind[peerPod]))
 	out = b.podSpecs(out, in, podGroups)
 	if ps := byKind[peerEntity]; len(ps) > 0 {
-		for _, g := range groupBySig(b.forced(in, ps)) {
+		for _, g := range groupBySig(in.d.slab, b.forced(in, ps)) {
 			r := ruleSpec{kind: peerEntity, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 			for _, pa := range g.peers {
 				r.entities = append(r.entities, pa.p.entity)
@@ -156,8 +164,8 @@ func (b *builder) specs(in specInput) []ruleSpec {
 // index. Sorting indexes moves four bytes where moving the items would
 // copy large structs, or pointers under write barriers while the
 // collector runs.
-func indexOrder(n int, cmp func(i, j int32) int) []int32 {
-	order := make([]int32, n)
+func indexOrder(dst []int32, n int, cmp func(i, j int32) int) []int32 {
+	order := slices.Grow(dst[:0], n)[:n]
 	for i := range order {
 		order[i] = int32(i)
 	}
@@ -170,7 +178,7 @@ func indexOrder(n int, cmp func(i, j int32) int) []int32 {
 // sortSpecs orders specs by kind, peer text and port set, stably, applying
 // an order of indexes in place.
 func sortSpecs(specs []ruleSpec) {
-	order := indexOrder(len(specs), func(i, j int32) int {
+	order := indexOrder(nil, len(specs), func(i, j int32) int {
 		x, y := &specs[i], &specs[j]
 		if c := cmp.Compare(x.kind, y.kind); c != 0 {
 			return c
@@ -339,7 +347,7 @@ func (b *builder) fqdnSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleS
 		list = append(list, m)
 	}
 	slices.SortFunc(list, func(a, b *peerAcc) int { return strings.Compare(a.p.name, b.p.name) })
-	for _, g := range groupBySig(b.forced(in, list)) {
+	for _, g := range groupBySig(in.d.slab, b.forced(in, list)) {
 		r := ruleSpec{kind: peerFQDN, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		var texts []string
 		for _, pa := range g.peers {
@@ -404,7 +412,7 @@ func (b *builder) cidrSpecs(out []ruleSpec, in specInput, ps []*peerAcc) []ruleS
 	for i, p := range pfxs {
 		list[i] = merged[p]
 	}
-	for _, g := range groupBySig(b.forced(in, list)) {
+	for _, g := range groupBySig(in.d.slab, b.forced(in, list)) {
 		r := ruleSpec{kind: peerCIDR, ports: g.ports, st: groupStats(g.peers, b.maxPods), dns: in.dns}
 		var texts []string
 		for _, pa := range g.peers {

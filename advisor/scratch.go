@@ -8,7 +8,14 @@ package advisor
 type scratch struct {
 	chunks      [][]peerAcc
 	chunk, used int // the next free accumulator is chunks[chunk][used]
-	specs       []ruleSpec
+	// Arenas for lists that die with the namespace.
+	specs []ruleSpec
+	ports []portKey
+	peers []*peerAcc
+	// Buffers for one call of groupBySig at a time.
+	keyed []sigKeyed
+	sigs  []byte
+	order []int32
 }
 
 const scratchChunk = 256
@@ -32,16 +39,25 @@ func (s *scratch) newPeer(p peer) *peerAcc {
 // specList returns an empty list with room for n specs. Appending beyond
 // n moves the list to the heap, as any slice would.
 func (s *scratch) specList(n int) []ruleSpec {
-	if s == nil || n == 0 {
+	if s == nil {
 		return make([]ruleSpec, 0, n)
 	}
-	if len(s.specs)+n > cap(s.specs) {
-		// Lists handed out keep the old array; the new one is reused.
-		s.specs = make([]ruleSpec, 0, max(2*cap(s.specs), n, 1024))
+	return take(&s.specs, n)
+}
+
+// take returns an empty slice with room for n from *arena, starting a
+// bigger array when it has no room: slices handed out keep the old one.
+func take[T any](arena *[]T, n int) []T {
+	if n == 0 {
+		return nil
 	}
-	start := len(s.specs)
-	s.specs = s.specs[:start+n]
-	return s.specs[start : start : start+n]
+	a := *arena
+	if len(a)+n > cap(a) {
+		a = make([]T, 0, max(2*cap(a), n, 1024))
+	}
+	start := len(a)
+	*arena = a[:start+n]
+	return a[start : start : start+n]
 }
 
 // reset clears everything handed out, to be handed out again.
@@ -54,5 +70,6 @@ func (s *scratch) reset() {
 	}
 	s.chunk, s.used = 0, 0
 	clear(s.specs)
-	s.specs = s.specs[:0]
+	clear(s.peers)
+	s.specs, s.ports, s.peers = s.specs[:0], s.ports[:0], s.peers[:0]
 }
