@@ -85,6 +85,29 @@ type entry struct {
 // on a policy it cannot interpret (unknown entity, bad CIDR, bad regex),
 // naming the policy and field.
 func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
+	return compile(ps, opts, nil)
+}
+
+// A Compiler compiles policy sets one after another, reusing the largest
+// parts of the engine it returned last, for callers that use one engine at
+// a time: once Compile is called again, the previous engine must not be
+// used. Not safe for concurrent use.
+type Compiler struct {
+	last *Engine
+}
+
+// Compile is the package's Compile, reusing memory of the last engine.
+func (c *Compiler) Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
+	e, err := compile(ps, opts, c.last)
+	if err == nil {
+		c.last = e
+	}
+	return e, err
+}
+
+// compile compiles into a new engine, taking over prev's rule array,
+// rule list and selector maps (cleared) when prev is not nil.
+func compile(ps []*Policy, opts CompileOptions, prev *Engine) (*Engine, error) {
 	// Compiled rules come from one array: counted first, so it never moves.
 	n := 0
 	for _, p := range ps {
@@ -99,7 +122,6 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 	// quarter of them saves the selector maps most of their growing.
 	e := &Engine{
 		opts:       opts,
-		selIDs:     make(map[string]int32, n/4),
 		peerSelIDs: make(map[peerSelKey]int32, n/4),
 		dnsRules:   map[dnsRulesKey]*l7Rules{},
 		anchored:   map[string]map[string][]int32{},
@@ -107,7 +129,13 @@ func Compile(ps []*Policy, opts CompileOptions) (*Engine, error) {
 		byKey:      map[string]*identity{},
 		ips:        map[string]*ipInfo{},
 		names:      map[string][]uint64{},
-		entrySlab:  make([]entry, 0, n),
+	}
+	if prev != nil && cap(prev.entrySlab) >= n {
+		clear(prev.entrySlab[:cap(prev.entrySlab)])
+		clear(prev.selIDs)
+		e.entrySlab, e.entries, e.selIDs = prev.entrySlab[:0], prev.entries[:0], prev.selIDs
+	} else {
+		e.entrySlab, e.selIDs = make([]entry, 0, n), make(map[string]int32, n/4)
 	}
 	var errs []error
 	for _, p := range ps {
