@@ -56,10 +56,11 @@ type edgeCheck struct {
 // checkList is one namespace's edges to verify, with their probes; a
 // worker reuses it from namespace to namespace.
 type checkList struct {
-	checks []edgeCheck
-	probes []flow.Flow
-	edges  int
-	flows  uint64
+	checks   []edgeCheck
+	probes   []flow.Flow
+	edges    int
+	flows    uint64
+	compiler policy.Compiler // one namespace's engine at a time
 }
 
 func (cl *checkList) reset() {
@@ -84,11 +85,14 @@ func (cl *checkList) add(ei int32, e *flow.Edge, srcIn, dstIn bool) {
 // memory at a time.
 func (b *builder) verifyNS(np *NamespaceProposal, edges []flow.Edge, cl *checkList, rb *resolveBufs) error {
 	ns := np.Namespace
-	verifyFn := b.o.Verify
-	if verifyFn == nil {
-		verifyFn = DefaultVerifier
+	var eval EvaluateFunc
+	var err error
+	if b.o.Verify != nil {
+		eval, err = b.o.Verify(np.Target)
+	} else {
+		// DefaultVerifier, reusing the worker's previous engine.
+		eval, err = evaluatorOf(cl.compiler.Compile(np.Target, verifyOptions))
 	}
-	eval, err := verifyFn(np.Target)
 	if err != nil {
 		return fmt.Errorf("compiling the proposal for %s for verification: %w", ns, err)
 	}
@@ -219,7 +223,12 @@ func (p *Proposal) summarize() {
 // treated as enforced (default deny on where it has rules). Verification
 // asks about each flow once, so verdicts are not memoized.
 func DefaultVerifier(ps []*policy.Policy) (EvaluateFunc, error) {
-	eng, err := policy.Compile(ps, policy.CompileOptions{AsEnforced: true, NoVerdictCache: true})
+	return evaluatorOf(policy.Compile(ps, verifyOptions))
+}
+
+var verifyOptions = policy.CompileOptions{AsEnforced: true, NoVerdictCache: true}
+
+func evaluatorOf(eng *policy.Engine, err error) (EvaluateFunc, error) {
 	if err != nil {
 		return nil, err
 	}
