@@ -77,7 +77,7 @@ func (b *builder) fileEdges(edges []flow.Edge) (legit []bool, nsEdges map[string
 			pk := edgePort(e)
 			if f&factConflict != 0 {
 				b.note(primary, NoteConflict, "%s → %s on %s: %d flows forwarded and %d dropped by existing policy; proposed as allowed since it was forwarded — check the existing policy",
-					srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts[flow.VerdictDropped]), e.Verdicts[flow.VerdictDropped])
+					srcs[0], peersText(dsts), pk, e.Flows-min(e.Flows, e.Verdicts.Get(flow.VerdictDropped)), e.Verdicts.Get(flow.VerdictDropped))
 			}
 			if !legit[i] {
 				b.note(primary, NoteDropped, "%s → %s on %s: %d flows only ever dropped by existing policy; not allowed",

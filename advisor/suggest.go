@@ -246,11 +246,11 @@ func (b *builder) collectKnown(edges []flow.Edge) {
 // or redirected to a proxy, or of unknown verdict (recorder edges before a
 // policy exists). Edges only ever dropped are what existing policy denies.
 func edgeLegit(e *flow.Edge) (legit, conflict bool) {
-	if len(e.Verdicts) == 0 {
+	if e.Verdicts.IsZero() {
 		return true, false
 	}
-	ok := e.Verdicts[flow.VerdictForwarded] + e.Verdicts[flow.VerdictAudit] + e.Verdicts[flow.VerdictRedirected] + e.Verdicts[flow.VerdictUnknown]
-	bad := e.Verdicts[flow.VerdictDropped]
+	ok := e.Verdicts.Get(flow.VerdictForwarded) + e.Verdicts.Get(flow.VerdictAudit) + e.Verdicts.Get(flow.VerdictRedirected) + e.Verdicts.Get(flow.VerdictUnknown)
+	bad := e.Verdicts.Get(flow.VerdictDropped)
 	return ok > 0, ok > 0 && bad > 0
 }
 

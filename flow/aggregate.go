@@ -124,10 +124,7 @@ func (a *Aggregator) Observe(f *Flow, c Counts) {
 		e.DNSNames = addCapped(e.DNSNames, name, MaxNamesPerEdge)
 	}
 	if f.Verdict != VerdictUnknown && c.Verdict > 0 {
-		if e.Verdicts == nil {
-			e.Verdicts = map[Verdict]uint64{}
-		}
-		e.Verdicts[f.Verdict] += c.Verdict
+		e.Verdicts.Add(f.Verdict, c.Verdict)
 	}
 	if f.HTTP != nil && f.HTTP.Method != "" {
 		e.addHTTP(f.HTTP.Method, f.HTTP.Path, c.Requests)
@@ -196,11 +193,8 @@ func (a *Aggregator) Merge(in *Edge) {
 	for _, q := range in.DNSQueries {
 		e.DNSQueries = addCapped(e.DNSQueries, q, MaxNamesPerEdge)
 	}
-	for v, n := range in.Verdicts {
-		if e.Verdicts == nil {
-			e.Verdicts = map[Verdict]uint64{}
-		}
-		e.Verdicts[v] += n
+	for v, n := range in.Verdicts.All() {
+		e.Verdicts.Add(v, n)
 	}
 	for _, h := range in.HTTP {
 		e.addHTTP(h.Method, h.Path, h.Count)

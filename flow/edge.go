@@ -27,17 +27,17 @@ type Edge struct {
 	Destination Endpoint `json:"destination"`
 	Protocol    Protocol `json:"protocol"`
 	// Port is the destination port, or the ICMP type for ICMP.
-	Port            uint16             `json:"port"`
-	Flows           uint64             `json:"flows"`
-	FirstSeen       time.Time          `json:"firstSeen,omitzero"`
-	LastSeen        time.Time          `json:"lastSeen,omitzero"`
-	SourcePods      []string           `json:"sourcePods,omitempty"`
-	DestinationPods []string           `json:"destinationPods,omitempty"`
-	DestinationIPs  []string           `json:"destinationIPs,omitempty"`
-	Verdicts        map[Verdict]uint64 `json:"verdicts,omitempty"`
-	ObservedEgress  uint64             `json:"observedEgress,omitempty"`
-	ObservedIngress uint64             `json:"observedIngress,omitempty"`
-	DNSNames        []string           `json:"dnsNames,omitempty"`
+	Port            uint16        `json:"port"`
+	Flows           uint64        `json:"flows"`
+	FirstSeen       time.Time     `json:"firstSeen,omitzero"`
+	LastSeen        time.Time     `json:"lastSeen,omitzero"`
+	SourcePods      []string      `json:"sourcePods,omitempty"`
+	DestinationPods []string      `json:"destinationPods,omitempty"`
+	DestinationIPs  []string      `json:"destinationIPs,omitempty"`
+	Verdicts        VerdictCounts `json:"verdicts,omitzero"`
+	ObservedEgress  uint64        `json:"observedEgress,omitempty"`
+	ObservedIngress uint64        `json:"observedIngress,omitempty"`
+	DNSNames        []string      `json:"dnsNames,omitempty"`
 	// DNSQueries are names asked of this destination (a DNS server), for
 	// DNS L7 rules; capped like DNSNames.
 	DNSQueries []string     `json:"dnsQueries,omitempty"`

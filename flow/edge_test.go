@@ -47,7 +47,7 @@ func TestAggregatorMerge(t *testing.T) {
 	m.Merge(&es[0])
 	m.Merge(&es[0])
 	got := m.Edges()
-	if len(got) != 1 || got[0].Flows != 2 || got[0].Verdicts[VerdictForwarded] != 2 || len(got[0].SourcePods) != 1 {
+	if len(got) != 1 || got[0].Flows != 2 || got[0].Verdicts.Get(VerdictForwarded) != 2 || len(got[0].SourcePods) != 1 {
 		t.Fatalf("merged %+v", got)
 	}
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,10 +88,10 @@ func short(e flow.Endpoint) string {
 	return fmt.Sprintf("identity:%d", e.Identity)
 }
 
-func verdicts(m map[flow.Verdict]uint64) string {
+func verdicts(c flow.VerdictCounts) string {
 	var parts []string
-	for _, v := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%s=%d", v, m[v]))
+	for v, n := range c.All() {
+		parts = append(parts, fmt.Sprintf("%s=%d", v, n))
 	}
 	return strings.Join(parts, " ")
 }

@@ -231,7 +231,7 @@ func viewOf(e flow.Edge) edgeView {
 	return edgeView{
 		From: name(e.Source), To: name(e.Destination), Proto: e.Protocol, Port: e.Port,
 		Flows: e.Flows, Egress: e.ObservedEgress, Ingress: e.ObservedIngress,
-		Audit: e.Verdicts[flow.VerdictAudit], Forwarded: e.Verdicts[flow.VerdictForwarded],
+		Audit: e.Verdicts.Get(flow.VerdictAudit), Forwarded: e.Verdicts.Get(flow.VerdictForwarded),
 		Names: strings.Join(e.DNSNames, ","),
 	}
 }
@@ -340,7 +340,7 @@ func TestAgentRecordsTestBed(t *testing.T) {
 	for _, e := range edges {
 		for _, f := range e.Representatives() {
 			denied := !eng.Evaluate(&f).Verdict.Allows()
-			if audit := e.Verdicts[flow.VerdictAudit] > 0; audit != denied {
+			if audit := e.Verdicts.Get(flow.VerdictAudit) > 0; audit != denied {
 				t.Errorf("edge %+v: audit=%v, evaluator denies=%v", viewOf(e), audit, denied)
 			}
 		}

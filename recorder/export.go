@@ -165,13 +165,10 @@ func edgeDelta(cur flow.Edge, prev *flow.Edge) (flow.Edge, bool) {
 	d.Flows = sub(cur.Flows, prev.Flows)
 	d.ObservedEgress = sub(cur.ObservedEgress, prev.ObservedEgress)
 	d.ObservedIngress = sub(cur.ObservedIngress, prev.ObservedIngress)
-	d.Verdicts = nil
-	for v, n := range cur.Verdicts {
-		if x := sub(n, prev.Verdicts[v]); x > 0 {
-			if d.Verdicts == nil {
-				d.Verdicts = map[flow.Verdict]uint64{}
-			}
-			d.Verdicts[v] = x
+	d.Verdicts = flow.VerdictCounts{}
+	for v, n := range cur.Verdicts.All() {
+		if x := sub(n, prev.Verdicts.Get(v)); x > 0 {
+			d.Verdicts.Add(v, x)
 		}
 	}
 	return d, d.Flows > 0

@@ -48,7 +48,7 @@ func TestBuildEdgesAndDeltas(t *testing.T) {
 		pod, world = world, pod
 	}
 	if pod.Flows != 3 || pod.ObservedEgress != 3 || pod.ObservedIngress != 1 ||
-		pod.Verdicts[flow.VerdictAudit] != 1 || pod.Verdicts[flow.VerdictForwarded] != 2 ||
+		pod.Verdicts.Get(flow.VerdictAudit) != 1 || pod.Verdicts.Get(flow.VerdictForwarded) != 2 ||
 		!pod.LastSeen.Equal(t0.Add(2*time.Second)) || pod.Destination.Pod != "" || len(pod.DestinationPods) != 1 {
 		t.Errorf("pod edge %+v", pod)
 	}
@@ -66,7 +66,7 @@ func TestBuildEdgesAndDeltas(t *testing.T) {
 		}
 	}
 	d, ok := edgeDelta(now, &prev)
-	if !ok || d.Flows != 1 || d.ObservedEgress != 1 || d.ObservedIngress != 0 || d.Verdicts[flow.VerdictForwarded] != 1 || d.Verdicts[flow.VerdictAudit] != 0 {
+	if !ok || d.Flows != 1 || d.ObservedEgress != 1 || d.ObservedIngress != 0 || d.Verdicts.Get(flow.VerdictForwarded) != 1 || d.Verdicts.Get(flow.VerdictAudit) != 0 {
 		t.Errorf("delta %+v", d)
 	}
 	if _, ok := edgeDelta(now, &now); ok {

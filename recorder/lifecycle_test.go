@@ -140,7 +140,7 @@ func TestAgentPolicyReloadClsact(t *testing.T) {
 		t.Fatalf("%d filters left after shutdown", n)
 	}
 	e := edgeTo(t, readEdges(t, b.out), "web", 9090)
-	if e.Flows != 2 || e.Verdicts[flow.VerdictAudit] != 1 || e.Verdicts[flow.VerdictForwarded] != 1 {
+	if e.Flows != 2 || e.Verdicts.Get(flow.VerdictAudit) != 1 || e.Verdicts.Get(flow.VerdictForwarded) != 1 {
 		t.Fatalf("edge %+v: want one audit (staged), one forwarded (after removal)", viewOf(e))
 	}
 	// metrics: web's ingress saw one audit and one not-selected flow

@@ -274,7 +274,7 @@ func EvaluateGates(cfg GateConfig, compile Compiler, in GateInput) (*GateReport,
 			// The datapath has the last word: an AUDIT verdict is a drop
 			// that audit mode let through. Inside the quiet window it
 			// blocks enforcement even where the evaluator allows the flow.
-			audit := e.Verdicts[flow.VerdictAudit]
+			audit := e.Verdicts.Get(flow.VerdictAudit)
 			if audit == 0 || e.LastSeen.Before(quietStart) {
 				continue
 			}

@@ -56,10 +56,10 @@ func auditDirection(e *flow.Edge) string {
 }
 
 func onlyDropped(e *flow.Edge) bool {
-	if e.Verdicts[flow.VerdictDropped] == 0 {
+	if e.Verdicts.Get(flow.VerdictDropped) == 0 {
 		return false
 	}
-	for v, n := range e.Verdicts {
+	for v, n := range e.Verdicts.All() {
 		if v != flow.VerdictDropped && n > 0 {
 			return false
 		}

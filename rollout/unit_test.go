@@ -229,7 +229,8 @@ func TestGates(t *testing.T) {
 	// allows the flow.
 	in7 := in
 	audited := edge(pod("shop", "cart"), pod("shop", "payments"), 9090, flow.ProtoTCP, t0.Add(-9*24*time.Hour), t0.Add(-time.Hour), 5)
-	audited.Verdicts = map[flow.Verdict]uint64{flow.VerdictAudit: 5}
+	audited.Verdicts = flow.VerdictCounts{}
+	audited.Verdicts.Add(flow.VerdictAudit, 5)
 	audited.ObservedIngress = 5
 	in7.Edges = append(shopEvidence("shop"), audited)
 	rep, _ = EvaluateGates(DefaultGates(), nil, in7)

@@ -66,7 +66,7 @@ func Topology(seed int64, cfg Config) []flow.Edge {
 		e := flow.Edge{Source: src.ep, Protocol: flow.ProtoTCP, Flows: uint64(1 + r.IntN(1000)),
 			FirstSeen: t0.Add(time.Duration(r.IntN(3600)) * time.Second)}
 		e.LastSeen = e.FirstSeen.Add(time.Duration(r.IntN(7*24)) * time.Hour)
-		e.Verdicts = map[flow.Verdict]uint64{flow.VerdictForwarded: e.Flows}
+		e.Verdicts.Add(flow.VerdictForwarded, e.Flows)
 		e.ObservedEgress = e.Flows
 		x := r.Float64()
 		switch {

@@ -3,8 +3,6 @@ package flows
 import (
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -103,8 +101,8 @@ func seenAt(e *flow.Edge) string {
 
 func verdicts(e *flow.Edge) string {
 	var parts []string
-	for _, v := range slices.Sorted(maps.Keys(e.Verdicts)) {
-		parts = append(parts, fmt.Sprintf("%s %d", v, e.Verdicts[v]))
+	for v, n := range e.Verdicts.All() {
+		parts = append(parts, fmt.Sprintf("%s %d", v, n))
 	}
 	return strings.Join(parts, ", ")
 }
