@@ -35,12 +35,12 @@ type (
 // writable, because reclaiming takes atomic operations on the same words
 // the program updates.
 type table struct {
-	tagsMem, poolMem, freeMem []byte
-	tags                      []ftTags
-	pool                      *ftPool
-	free                      []uint64
-	entries                   *ebpf.Memory
-	nslots                    int
+	mems    [][]byte // the mappings, unmapped by close
+	tags    []ftTags
+	pool    *ftPool
+	free    []uint64
+	entries []ftSlot
+	nslots  int
 	// mu guards pending and the ring's tail, which only user space
 	// writes.
 	mu sync.Mutex
@@ -50,55 +50,49 @@ type table struct {
 	pending []uint32
 }
 
-func mapShared(m *ebpf.Map, size uintptr) ([]byte, error) {
-	n := int((size + uintptr(unix.Getpagesize()) - 1) &^ (uintptr(unix.Getpagesize()) - 1))
-	b, err := unix.Mmap(m.FD(), 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+// mapArray maps the n values of array map m writable and views them as
+// a []T.
+func mapArray[T any](t *table, m *ebpf.Map, n int) ([]T, error) {
+	page := unix.Getpagesize()
+	size := (n*int(unsafe.Sizeof(*new(T))) + page - 1) &^ (page - 1)
+	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %w", m, err)
 	}
-	return b, nil
+	t.mems = append(t.mems, b)
+	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n), nil
 }
 
 // openTable maps the table; close releases the mappings.
 func openTable(o *postureObjects) (*table, error) {
-	nb, ns := int(o.PostureFttags.MaxEntries()), int(o.PostureFlowtab.MaxEntries())
-	t := &table{nslots: ns}
+	t := &table{nslots: int(o.PostureFlowtab.MaxEntries())}
+	fail := func(err error) (*table, error) {
+		t.close()
+		return nil, err
+	}
 	var err error
-	defer func() {
-		if err != nil {
-			t.close()
-		}
-	}()
-	if t.tagsMem, err = mapShared(o.PostureFttags, uintptr(nb)*unsafe.Sizeof(ftTags{})); err != nil {
-		return nil, err
+	if t.tags, err = mapArray[ftTags](t, o.PostureFttags, int(o.PostureFttags.MaxEntries())); err != nil {
+		return fail(err)
 	}
-	if t.poolMem, err = mapShared(o.PostureFtpool, unsafe.Sizeof(ftPool{})); err != nil {
-		return nil, err
+	if t.entries, err = mapArray[ftSlot](t, o.PostureFlowtab, t.nslots); err != nil {
+		return fail(err)
 	}
-	nfree := int(o.PostureFtfree.MaxEntries())
-	if t.freeMem, err = mapShared(o.PostureFtfree, uintptr(nfree)*8); err != nil {
-		return nil, err
+	if t.free, err = mapArray[uint64](t, o.PostureFtfree, int(o.PostureFtfree.MaxEntries())); err != nil {
+		return fail(err)
 	}
-	if t.entries, err = o.PostureFlowtab.Memory(); err != nil {
-		return nil, fmt.Errorf("mapping flow table: %w", err)
+	pool, err := mapArray[ftPool](t, o.PostureFtpool, 1)
+	if err != nil {
+		return fail(err)
 	}
-	if uintptr(t.entries.Size()) < uintptr(ns)*unsafe.Sizeof(ftSlot{}) {
-		err = fmt.Errorf("mapping flow table: %d bytes for %d entries", t.entries.Size(), ns)
-		return nil, err
-	}
-	t.tags = unsafe.Slice((*ftTags)(unsafe.Pointer(&t.tagsMem[0])), nb)
-	t.pool = (*ftPool)(unsafe.Pointer(&t.poolMem[0]))
-	t.free = unsafe.Slice((*uint64)(unsafe.Pointer(&t.freeMem[0])), nfree)
+	t.pool = &pool[0]
 	return t, nil
 }
 
 func (t *table) close() {
-	for _, b := range [][]byte{t.tagsMem, t.poolMem, t.freeMem} {
-		if b != nil {
-			unix.Munmap(b)
-		}
+	for _, b := range t.mems {
+		unix.Munmap(b)
 	}
-	t.tagsMem, t.poolMem, t.freeMem = nil, nil, nil
+	t.mems, t.tags, t.entries, t.pool, t.free = nil, nil, nil, nil, nil
 }
 
 // read calls fn for every published flow with its bucket, way and state.
@@ -106,10 +100,6 @@ func (t *table) close() {
 // publishes the state naming it, and atomic loads keep that order here.
 // Counters the program adds to meanwhile may be a packet behind.
 func (t *table) read(fn func(b, w int, s uint64, k *FlowKey, v *FlowValue)) error {
-	var (
-		e    ftSlot
-		ebuf = unsafe.Slice((*byte)(unsafe.Pointer(&e)), unsafe.Sizeof(e))
-	)
 	for i := range t.tags {
 		for w := range ftWays {
 			s := atomic.LoadUint64(&t.tags[i].State[w])
@@ -123,10 +113,7 @@ func (t *table) read(fn func(b, w int, s uint64, k *FlowKey, v *FlowValue)) erro
 			if idx >= uint64(t.nslots) {
 				return fmt.Errorf("reading flow table: bucket %d names entry %d of %d", i, idx, t.nslots)
 			}
-			if _, err := t.entries.ReadAt(ebuf, int64(idx)*int64(len(ebuf))); err != nil {
-				return fmt.Errorf("reading flow table: %w", err)
-			}
-			k, v := e.Key, e.Val
+			k, v := t.entries[idx].Key, t.entries[idx].Val
 			fn(i, w, s, &k, &v)
 		}
 	}
