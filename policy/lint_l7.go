@@ -63,7 +63,10 @@ func peerKeys(fields ...any) []string {
 
 func l7Uses(r *Rule, rp string) []l7Use {
 	var out []l7Use
-	add := func(egress bool, peers []string, prs []PortRule, path string) {
+	// peers are named (marshalled) only for items with L7 rules, the
+	// few: lint reads every rule
+	add := func(egress bool, peers func() []string, prs []PortRule, path string) {
+		var keys []string
 		for j := range prs {
 			kind := l7Kind(prs[j].Rules)
 			if kind == "" {
@@ -84,7 +87,10 @@ func l7Uses(r *Rule, rp string) []l7Use {
 				} else if pp.Port != "" {
 					u.named = pp.Port
 				}
-				for _, peer := range peers {
+				if keys == nil {
+					keys = peers()
+				}
+				for _, peer := range keys {
 					u.peer = peer
 					out = append(out, u)
 				}
@@ -93,14 +99,18 @@ func l7Uses(r *Rule, rp string) []l7Use {
 	}
 	for i := range r.Ingress {
 		in := &r.Ingress[i]
-		peers := peerKeys("fromEndpoints", in.FromEndpoints, "fromCIDR", in.FromCIDR,
-			"fromCIDRSet", in.FromCIDRSet, "fromEntities", in.FromEntities, "fromNodes", in.FromNodes)
+		peers := func() []string {
+			return peerKeys("fromEndpoints", in.FromEndpoints, "fromCIDR", in.FromCIDR,
+				"fromCIDRSet", in.FromCIDRSet, "fromEntities", in.FromEntities, "fromNodes", in.FromNodes)
+		}
 		add(false, peers, in.ToPorts, index(rp+".ingress", i))
 	}
 	for i := range r.Egress {
 		e := &r.Egress[i]
-		peers := peerKeys("toEndpoints", e.ToEndpoints, "toCIDR", e.ToCIDR,
-			"toCIDRSet", e.ToCIDRSet, "toEntities", e.ToEntities, "toNodes", e.ToNodes, "toFQDNs", e.ToFQDNs)
+		peers := func() []string {
+			return peerKeys("toEndpoints", e.ToEndpoints, "toCIDR", e.ToCIDR,
+				"toCIDRSet", e.ToCIDRSet, "toEntities", e.ToEntities, "toNodes", e.ToNodes, "toFQDNs", e.ToFQDNs)
+		}
 		add(true, peers, e.ToPorts, index(rp+".egress", i))
 	}
 	return out
@@ -134,8 +144,22 @@ func (u l7Use) port() string {
 
 // l7Conflicts compares r's L7 uses with those of every rule before it, in
 // its own policy or another in scope, whose endpoints may overlap.
+// uses is l7Uses of a rule, computed once: every later rule in scope
+// compares itself with it.
+func (l *linter) uses(r *Rule, rp string) []l7Use {
+	if u, ok := l.l7uses[r]; ok {
+		return u
+	}
+	if l.l7uses == nil {
+		l.l7uses = map[*Rule][]l7Use{}
+	}
+	u := l7Uses(r, rp)
+	l.l7uses[r] = u
+	return u
+}
+
 func (l *linter) l7Conflicts(p *Policy, r *Rule, rp string) {
-	mine := l7Uses(r, rp)
+	mine := l.uses(r, rp)
 	if len(mine) == 0 || synthetic(p) {
 		return
 	}
@@ -175,7 +199,7 @@ func (l *linter) l7Conflicts(p *Policy, r *Rule, rp string) {
 			if !mayOverlap(o.EndpointSelector, r.EndpointSelector) {
 				continue
 			}
-			for _, theirs := range l7Uses(o, rulePath(q, i)) {
+			for _, theirs := range l.uses(o, rulePath(q, i)) {
 				for _, u := range mine {
 					if u.clash(theirs) {
 						report(q, u, theirs)

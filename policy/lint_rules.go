@@ -49,6 +49,7 @@ type linter struct {
 	patterns map[string]*regexp.Regexp
 	scopes   map[string][]*Policy
 	order    map[*Policy]int // position in set, to report each clash once
+	l7uses   map[*Rule][]l7Use
 }
 
 func (l *linter) add(p *Policy, path string, sev Severity, rule, hint, format string, args ...any) {
