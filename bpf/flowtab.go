@@ -51,15 +51,15 @@ type table struct {
 }
 
 // mapArray maps the n values of array map m writable and views them as
-// a []T.
-func mapArray[T any](t *table, m *ebpf.Map, n int) ([]T, error) {
+// a []T, adding the mapping to *mems for the caller to unmap.
+func mapArray[T any](mems *[][]byte, m *ebpf.Map, n int) ([]T, error) {
 	page := unix.Getpagesize()
 	size := (n*int(unsafe.Sizeof(*new(T))) + page - 1) &^ (page - 1)
 	b, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return nil, fmt.Errorf("mapping %s: %w", m, err)
 	}
-	t.mems = append(t.mems, b)
+	*mems = append(*mems, b)
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n), nil
 }
 
@@ -71,16 +71,16 @@ func openTable(o *postureObjects) (*table, error) {
 		return nil, err
 	}
 	var err error
-	if t.tags, err = mapArray[ftTags](t, o.PostureFttags, int(o.PostureFttags.MaxEntries())); err != nil {
+	if t.tags, err = mapArray[ftTags](&t.mems, o.PostureFttags, int(o.PostureFttags.MaxEntries())); err != nil {
 		return fail(err)
 	}
-	if t.entries, err = mapArray[ftSlot](t, o.PostureFlowtab, t.nslots); err != nil {
+	if t.entries, err = mapArray[ftSlot](&t.mems, o.PostureFlowtab, t.nslots); err != nil {
 		return fail(err)
 	}
-	if t.free, err = mapArray[uint64](t, o.PostureFtfree, int(o.PostureFtfree.MaxEntries())); err != nil {
+	if t.free, err = mapArray[uint64](&t.mems, o.PostureFtfree, int(o.PostureFtfree.MaxEntries())); err != nil {
 		return fail(err)
 	}
-	pool, err := mapArray[ftPool](t, o.PostureFtpool, 1)
+	pool, err := mapArray[ftPool](&t.mems, o.PostureFtpool, 1)
 	if err != nil {
 		return fail(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
-	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -71,6 +71,7 @@ type Options struct {
 type Objects struct {
 	objs postureObjects
 	tab  *table
+	ev   *events
 	// genMu orders policy-generation bumps, so the generation the
 	// program sees only ever moves to a value no cached verdict carries.
 	genMu sync.Mutex
@@ -87,6 +88,9 @@ func Load(opts Options) (*Objects, error) {
 		if err := sizeFlows(spec, opts.FlowEntries); err != nil {
 			return nil, err
 		}
+	}
+	if err := sizeEvents(spec); err != nil {
+		return nil, err
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinPath == "" {
@@ -109,6 +113,10 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("loading objects: pinned maps under %s do not match this version (remove them to start over): %w", opts.PinPath, err)
 		}
 		return nil, fmt.Errorf("loading objects: %w", err)
+	}
+	if o.ev, err = openEvents(&o.objs); err != nil {
+		o.Close()
+		return nil, err
 	}
 	if o.tab, err = openTable(&o.objs); err != nil {
 		o.Close()
@@ -209,6 +217,24 @@ func sizeFlows(spec *ebpf.CollectionSpec, n uint32) error {
 	return nil
 }
 
+// sizeEvents gives every possible CPU an event ring. Where stores may
+// become visible out of order, the program publishes each event with an
+// atomic exchange instead of a plain store.
+func sizeEvents(spec *ebpf.CollectionSpec) error {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("sizing event rings: %w", err)
+	}
+	spec.Maps["posture_evctl"].MaxEntries = uint32(ncpu)
+	spec.Maps["posture_evring"].MaxEntries = uint32(ncpu * evPerCPU)
+	if runtime.GOARCH != "amd64" && runtime.GOARCH != "386" {
+		if err := spec.Variables["ev_ordered_publish"].Set(uint8(1)); err != nil {
+			return fmt.Errorf("sizing event rings: %w", err)
+		}
+	}
+	return nil
+}
+
 // TableUsage is how many flows the flow table holds (entries taken)
 // against its capacity; the LRU maps behind it are not counted.
 func (o *Objects) TableUsage() (used, capacity int) {
@@ -250,6 +276,9 @@ func (o *Objects) Close() error {
 	if o.tab != nil {
 		o.tab.close()
 	}
+	if o.ev != nil {
+		o.ev.close()
+	}
 	return o.objs.Close()
 }
 
@@ -282,8 +311,15 @@ func (o *Objects) FlowCapacity() uint32 {
 	return o.objs.PostureFlowtab.MaxEntries() + o.objs.PostureFlows.MaxEntries() + o.objs.PostureFlows4.MaxEntries()
 }
 
-// Events is the new-flow ring buffer (FlowEvent records).
-func (o *Objects) Events() *ebpf.Map { return o.objs.Events }
+// DrainEvents calls fn for every new-flow announcement waiting on the
+// per-CPU event rings, each CPU's in order, and hands their slots back
+// to the program. It reports how many it read and how full the fullest
+// ring was (0 to 1) before the drain, so a poller can poll sooner. The
+// program never waits for a reader: a full ring loses announcements
+// (StatEventsLost), never flows.
+func (o *Objects) DrainEvents(fn func(*FlowEvent)) (n int, fullest float64) {
+	return o.ev.drain(fn)
+}
 
 // DNSEvents is the DNS-answer ring buffer (DNSEvent records).
 func (o *Objects) DNSEvents() *ebpf.Map { return o.objs.DnsEvents }
@@ -401,18 +437,6 @@ func (k *postureFlowKey) Conn(initiatorIsB uint8) Conn {
 
 // DNSMaxPayload bounds the bytes of one DNS answer copied to user space.
 const DNSMaxPayload = len(DNSEvent{}.Data)
-
-// DecodeFlowEvent reads a ring-buffer record from Events. The record is
-// the C struct in host layout, so it is copied out directly: this runs
-// once per new flow, at rates where reflection-based decoding shows.
-func DecodeFlowEvent(b []byte) (*FlowEvent, error) {
-	var ev FlowEvent
-	if len(b) < int(unsafe.Sizeof(ev)) {
-		return nil, fmt.Errorf("decoding flow event: %d bytes, want %d", len(b), unsafe.Sizeof(ev))
-	}
-	ev = *(*FlowEvent)(unsafe.Pointer(&b[0]))
-	return &ev, nil
-}
 
 // DecodeDNSEvent reads a ring-buffer record from DNSEvents.
 func DecodeDNSEvent(b []byte) (*DNSEvent, error) {

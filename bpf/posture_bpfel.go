@@ -37,6 +37,14 @@ type postureEndpointKey struct {
 	Addr [16]uint8
 }
 
+type postureEvCtl struct {
+	_    structs.HostLayout
+	Head uint64
+	Pad1 [7]uint64
+	Tail uint64
+	Pad2 [7]uint64
+}
+
 type postureFlowEvent struct {
 	_            structs.HostLayout
 	Key          postureFlowKey
@@ -189,33 +197,36 @@ type postureVcEntry struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	postureMapDnsEvents       = "dns_events"
-	postureMapEndpoints       = "endpoints"
-	postureMapEvents          = "events"
-	postureMapFrags           = "frags"
-	postureMapFtRuns          = "ft_runs"
-	postureMapPostureFlows    = "posture_flows"
-	postureMapPostureFlows4   = "posture_flows4"
-	postureMapPostureFlowtab  = "posture_flowtab"
-	postureMapPostureFtfree   = "posture_ftfree"
-	postureMapPostureFtpool   = "posture_ftpool"
-	postureMapPostureFttags   = "posture_fttags"
-	postureMapPostureStats    = "posture_stats"
-	postureMapShadowPolicy    = "shadow_policy"
-	postureMapSubjects        = "subjects"
-	postureMapVerdictCache    = "verdict_cache"
-	postureMapWorldCidrs      = "world_cidrs"
-	postureProgEmpty          = "empty"
-	postureProgFromPod        = "from_pod"
-	postureProgToPod          = "to_pod"
-	postureVarClockNs         = "clock_ns"
-	postureVarFtMask          = "ft_mask"
-	postureVarFtRingMask      = "ft_ring_mask"
-	postureVarFtSlots         = "ft_slots"
-	postureVarPolicyGen       = "policy_gen"
-	postureVarUnusedDnsEvent  = "unused_dns_event"
-	postureVarUnusedFlowEvent = "unused_flow_event"
-	postureVarUnusedStatIndex = "unused_stat_index"
+	postureMapDnsEvents        = "dns_events"
+	postureMapEndpoints        = "endpoints"
+	postureMapFrags            = "frags"
+	postureMapFtRuns           = "ft_runs"
+	postureMapPostureEvctl     = "posture_evctl"
+	postureMapPostureEvring    = "posture_evring"
+	postureMapPostureFlows     = "posture_flows"
+	postureMapPostureFlows4    = "posture_flows4"
+	postureMapPostureFlowtab   = "posture_flowtab"
+	postureMapPostureFtfree    = "posture_ftfree"
+	postureMapPostureFtpool    = "posture_ftpool"
+	postureMapPostureFttags    = "posture_fttags"
+	postureMapPostureStats     = "posture_stats"
+	postureMapShadowPolicy     = "shadow_policy"
+	postureMapSubjects         = "subjects"
+	postureMapVerdictCache     = "verdict_cache"
+	postureMapWorldCidrs       = "world_cidrs"
+	postureProgEmpty           = "empty"
+	postureProgFromPod         = "from_pod"
+	postureProgToPod           = "to_pod"
+	postureVarClockNs          = "clock_ns"
+	postureVarEvOrderedPublish = "ev_ordered_publish"
+	postureVarFtMask           = "ft_mask"
+	postureVarFtRingMask       = "ft_ring_mask"
+	postureVarFtSlots          = "ft_slots"
+	postureVarPolicyGen        = "policy_gen"
+	postureVarUnusedDnsEvent   = "unused_dns_event"
+	postureVarUnusedEvCtl      = "unused_ev_ctl"
+	postureVarUnusedFlowEvent  = "unused_flow_event"
+	postureVarUnusedStatIndex  = "unused_stat_index"
 )
 
 // loadPosture returns the embedded CollectionSpec for posture.
@@ -271,9 +282,10 @@ type postureProgramSpecs struct {
 type postureMapSpecs struct {
 	DnsEvents      *ebpf.MapSpec `ebpf:"dns_events"`
 	Endpoints      *ebpf.MapSpec `ebpf:"endpoints"`
-	Events         *ebpf.MapSpec `ebpf:"events"`
 	Frags          *ebpf.MapSpec `ebpf:"frags"`
 	FtRuns         *ebpf.MapSpec `ebpf:"ft_runs"`
+	PostureEvctl   *ebpf.MapSpec `ebpf:"posture_evctl"`
+	PostureEvring  *ebpf.MapSpec `ebpf:"posture_evring"`
 	PostureFlows   *ebpf.MapSpec `ebpf:"posture_flows"`
 	PostureFlows4  *ebpf.MapSpec `ebpf:"posture_flows4"`
 	PostureFlowtab *ebpf.MapSpec `ebpf:"posture_flowtab"`
@@ -291,14 +303,16 @@ type postureMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type postureVariableSpecs struct {
-	ClockNs         *ebpf.VariableSpec `ebpf:"clock_ns"`
-	FtMask          *ebpf.VariableSpec `ebpf:"ft_mask"`
-	FtRingMask      *ebpf.VariableSpec `ebpf:"ft_ring_mask"`
-	FtSlots         *ebpf.VariableSpec `ebpf:"ft_slots"`
-	PolicyGen       *ebpf.VariableSpec `ebpf:"policy_gen"`
-	UnusedDnsEvent  *ebpf.VariableSpec `ebpf:"unused_dns_event"`
-	UnusedFlowEvent *ebpf.VariableSpec `ebpf:"unused_flow_event"`
-	UnusedStatIndex *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	ClockNs          *ebpf.VariableSpec `ebpf:"clock_ns"`
+	EvOrderedPublish *ebpf.VariableSpec `ebpf:"ev_ordered_publish"`
+	FtMask           *ebpf.VariableSpec `ebpf:"ft_mask"`
+	FtRingMask       *ebpf.VariableSpec `ebpf:"ft_ring_mask"`
+	FtSlots          *ebpf.VariableSpec `ebpf:"ft_slots"`
+	PolicyGen        *ebpf.VariableSpec `ebpf:"policy_gen"`
+	UnusedDnsEvent   *ebpf.VariableSpec `ebpf:"unused_dns_event"`
+	UnusedEvCtl      *ebpf.VariableSpec `ebpf:"unused_ev_ctl"`
+	UnusedFlowEvent  *ebpf.VariableSpec `ebpf:"unused_flow_event"`
+	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
 }
 
 // postureObjects contains all objects after they have been loaded into the kernel.
@@ -323,9 +337,10 @@ func (o *postureObjects) Close() error {
 type postureMaps struct {
 	DnsEvents      *ebpf.Map `ebpf:"dns_events"`
 	Endpoints      *ebpf.Map `ebpf:"endpoints"`
-	Events         *ebpf.Map `ebpf:"events"`
 	Frags          *ebpf.Map `ebpf:"frags"`
 	FtRuns         *ebpf.Map `ebpf:"ft_runs"`
+	PostureEvctl   *ebpf.Map `ebpf:"posture_evctl"`
+	PostureEvring  *ebpf.Map `ebpf:"posture_evring"`
 	PostureFlows   *ebpf.Map `ebpf:"posture_flows"`
 	PostureFlows4  *ebpf.Map `ebpf:"posture_flows4"`
 	PostureFlowtab *ebpf.Map `ebpf:"posture_flowtab"`
@@ -343,9 +358,10 @@ func (m *postureMaps) Close() error {
 	return _PostureClose(
 		m.DnsEvents,
 		m.Endpoints,
-		m.Events,
 		m.Frags,
 		m.FtRuns,
+		m.PostureEvctl,
+		m.PostureEvring,
 		m.PostureFlows,
 		m.PostureFlows4,
 		m.PostureFlowtab,
@@ -364,14 +380,16 @@ func (m *postureMaps) Close() error {
 //
 // It can be passed to loadPostureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type postureVariables struct {
-	ClockNs         *ebpf.Variable `ebpf:"clock_ns"`
-	FtMask          *ebpf.Variable `ebpf:"ft_mask"`
-	FtRingMask      *ebpf.Variable `ebpf:"ft_ring_mask"`
-	FtSlots         *ebpf.Variable `ebpf:"ft_slots"`
-	PolicyGen       *ebpf.Variable `ebpf:"policy_gen"`
-	UnusedDnsEvent  *ebpf.Variable `ebpf:"unused_dns_event"`
-	UnusedFlowEvent *ebpf.Variable `ebpf:"unused_flow_event"`
-	UnusedStatIndex *ebpf.Variable `ebpf:"unused_stat_index"`
+	ClockNs          *ebpf.Variable `ebpf:"clock_ns"`
+	EvOrderedPublish *ebpf.Variable `ebpf:"ev_ordered_publish"`
+	FtMask           *ebpf.Variable `ebpf:"ft_mask"`
+	FtRingMask       *ebpf.Variable `ebpf:"ft_ring_mask"`
+	FtSlots          *ebpf.Variable `ebpf:"ft_slots"`
+	PolicyGen        *ebpf.Variable `ebpf:"policy_gen"`
+	UnusedDnsEvent   *ebpf.Variable `ebpf:"unused_dns_event"`
+	UnusedEvCtl      *ebpf.Variable `ebpf:"unused_ev_ctl"`
+	UnusedFlowEvent  *ebpf.Variable `ebpf:"unused_flow_event"`
+	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
 }
 
 // posturePrograms contains all programs after they have been loaded into the kernel.

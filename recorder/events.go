@@ -21,8 +21,9 @@ import (
 	"github.com/posture-dev/posture/policy"
 )
 
-// pollInterval bounds how long a ring-buffer record waits to be read: the
-// datapath only wakes the reader when a ring is filling up.
+// pollInterval bounds how long an announcement waits to be read: the
+// event rings are polled (DNS answers, which must be read before the
+// connection they name, wake their reader).
 const pollInterval = 100 * time.Millisecond
 
 func monotonicNow() int64 {
@@ -73,25 +74,64 @@ func readRing(ctx context.Context, m *ebpf.Map, fn func([]byte)) error {
 	}
 }
 
+// readEvents drains the datapath's per-CPU event rings until ctx ends:
+// every pollInterval, and ten times as often while a ring was more than
+// a quarter full, so a burst of new flows does not overrun them. Events
+// are copied out and handed to another goroutine, because taking them
+// waits for the recorder's lock, which an export holds for a while.
 func (r *Recorder) readEvents(ctx context.Context) error {
-	return readRing(ctx, r.objs.Events(), func(b []byte) {
-		ev, err := bpf.DecodeFlowEvent(b)
-		if err != nil {
-			r.log.Warn("bad flow event", "err", err)
-			return
+	batches := make(chan []bpf.FlowEvent, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range batches {
+			r.flowEvents(b)
 		}
-		conn := ev.Key.Conn(ev.InitiatorIsB)
-		names := r.dns.Names(conn.Dst, time.Now())
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if len(names) > 0 {
-			r.names[ev.Key] = names
+	}()
+	defer func() { close(batches); <-done }()
+	for {
+		var batch []bpf.FlowEvent
+		_, fullest := r.objs.DrainEvents(func(ev *bpf.FlowEvent) { batch = append(batch, *ev) })
+		if len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return nil
+			}
 		}
-		// every event is a new connection (a reused 4-tuple sends another);
-		// stamped with the scan under way, if any, so it does not forget it
+		wait := pollInterval
+		if fullest > 0.25 {
+			wait = pollInterval / 10
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// flowEvents takes new flows' announcements: the DNS names each
+// destination has now, and the flow and verdict metrics.
+func (r *Recorder) flowEvents(evs []bpf.FlowEvent) {
+	now := time.Now()
+	names := make([][]string, len(evs))
+	for i := range evs {
+		names[i] = r.dns.Names(evs[i].Key.Conn(evs[i].InitiatorIsB).Dst, now)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range evs {
+		ev := &evs[i]
+		if len(names[i]) > 0 {
+			r.names[ev.Key] = names[i]
+		}
+		// every event is a new connection (a reused 4-tuple sends
+		// another); stamped with the scan under way, if any, so it does
+		// not forget it
 		r.counted[ev.Key] = r.scanGen
-		r.countLocked(conn, ev.Verdict)
-	})
+		r.countLocked(ev.Key.Conn(ev.InitiatorIsB), ev.Verdict)
+	}
 }
 
 // countLocked updates the flow and verdict metrics for a new flow.

@@ -187,7 +187,8 @@ struct vc_entry {
 	__u8 pad[7];
 };
 
-/* Sent on the events ring buffer for every new flow. */
+/* Announced for every new flow (and every reused 4-tuple) on its CPU's
+ * event ring. */
 struct flow_event {
 	struct flow_key key;
 	__u64 time_ns;
@@ -328,3 +329,15 @@ struct hdr_icmp {
 #define TCP_SYN 0x02
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
+
+/* Each CPU's event ring: EV_PER_CPU flow_events in posture_evring, from
+ * index cpu * EV_PER_CPU. Only the program on that CPU writes head, only
+ * user space writes tail; each has a cache line of its own so neither
+ * side's stores disturb the other's. head - tail events wait to be read. */
+#define EV_PER_CPU 4096
+struct ev_ctl {
+	__u64 head;
+	__u64 pad1[7];
+	__u64 tail;
+	__u64 pad2[7];
+};
