@@ -72,6 +72,7 @@ type Objects struct {
 	objs postureObjects
 	tab  *table
 	ev   *events
+	ep   *epTable
 	// genMu orders policy-generation bumps, so the generation the
 	// program sees only ever moves to a value no cached verdict carries.
 	genMu sync.Mutex
@@ -91,6 +92,11 @@ func Load(opts Options) (*Objects, error) {
 	}
 	if err := sizeEvents(spec); err != nil {
 		return nil, err
+	}
+	if inOrder() {
+		if err := spec.Variables["ep_fast"].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("setting up endpoint table: %w", err)
+		}
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinPath == "" {
@@ -113,6 +119,10 @@ func Load(opts Options) (*Objects, error) {
 			return nil, fmt.Errorf("loading objects: pinned maps under %s do not match this version (remove them to start over): %w", opts.PinPath, err)
 		}
 		return nil, fmt.Errorf("loading objects: %w", err)
+	}
+	if o.ep, err = openEpTable(&o.objs); err != nil {
+		o.Close()
+		return nil, err
 	}
 	if o.ev, err = openEvents(&o.objs); err != nil {
 		o.Close()
@@ -217,6 +227,11 @@ func sizeFlows(spec *ebpf.CollectionSpec, n uint32) error {
 	return nil
 }
 
+// inOrder reports whether this CPU keeps loads in order and stores in
+// order (x86), which the event rings' plain publishing and the endpoint
+// table's unlocked reads rely on.
+func inOrder() bool { return runtime.GOARCH == "amd64" || runtime.GOARCH == "386" }
+
 // sizeEvents gives every possible CPU an event ring. Where stores may
 // become visible out of order, the program publishes each event with an
 // atomic exchange instead of a plain store.
@@ -227,7 +242,7 @@ func sizeEvents(spec *ebpf.CollectionSpec) error {
 	}
 	spec.Maps["posture_evctl"].MaxEntries = uint32(ncpu)
 	spec.Maps["posture_evring"].MaxEntries = uint32(ncpu * evPerCPU)
-	if runtime.GOARCH != "amd64" && runtime.GOARCH != "386" {
+	if !inOrder() {
 		if err := spec.Variables["ev_ordered_publish"].Set(uint8(1)); err != nil {
 			return fmt.Errorf("sizing event rings: %w", err)
 		}
@@ -278,6 +293,9 @@ func (o *Objects) Close() error {
 	}
 	if o.ev != nil {
 		o.ev.close()
+	}
+	if o.ep != nil {
+		o.ep.close()
 	}
 	return o.objs.Close()
 }
@@ -341,7 +359,12 @@ func (o *Objects) Stats() ([StatMax]uint64, error) {
 
 // SetEndpoint maps a pod address to its identity.
 func (o *Objects) SetEndpoint(a netip.Addr, id uint32) error {
-	return o.changed(o.objs.Endpoints.Put(EndpointKey{Addr: Addr16(a)}, id))
+	k := Addr16(a)
+	if err := o.objs.Endpoints.Put(EndpointKey{Addr: k}, id); err != nil {
+		return o.changed(err)
+	}
+	o.ep.put(k, id)
+	return o.changed(nil)
 }
 
 // changed bumps the policy generation after a map write, whatever the
@@ -353,10 +376,14 @@ func (o *Objects) changed(err error) error {
 // DeleteEndpoint forgets a pod address.
 func (o *Objects) DeleteEndpoint(a netip.Addr) error {
 	err := o.objs.Endpoints.Delete(EndpointKey{Addr: Addr16(a)})
-	if errors.Is(err, ebpf.ErrKeyNotExist) {
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return o.changed(err)
+	}
+	o.ep.del(Addr16(a))
+	if err != nil {
 		return nil
 	}
-	return o.changed(err)
+	return o.changed(nil)
 }
 
 // SetCIDR maps a world prefix (a CIDR class, or a /32 learned from DNS) to

@@ -37,6 +37,13 @@ type postureEndpointKey struct {
 	Addr [16]uint8
 }
 
+type postureEpBucket struct {
+	_    structs.HostLayout
+	Seq  uint32
+	Id   [3]uint32
+	Addr [3][2]uint64
+}
+
 type postureEvCtl struct {
 	_    structs.HostLayout
 	Head uint64
@@ -201,6 +208,7 @@ const (
 	postureMapEndpoints        = "endpoints"
 	postureMapFrags            = "frags"
 	postureMapFtRuns           = "ft_runs"
+	postureMapPostureEptab     = "posture_eptab"
 	postureMapPostureEvctl     = "posture_evctl"
 	postureMapPostureEvring    = "posture_evring"
 	postureMapPostureFlows     = "posture_flows"
@@ -218,12 +226,14 @@ const (
 	postureProgFromPod         = "from_pod"
 	postureProgToPod           = "to_pod"
 	postureVarClockNs          = "clock_ns"
+	postureVarEpFast           = "ep_fast"
 	postureVarEvOrderedPublish = "ev_ordered_publish"
 	postureVarFtMask           = "ft_mask"
 	postureVarFtRingMask       = "ft_ring_mask"
 	postureVarFtSlots          = "ft_slots"
 	postureVarPolicyGen        = "policy_gen"
 	postureVarUnusedDnsEvent   = "unused_dns_event"
+	postureVarUnusedEpBucket   = "unused_ep_bucket"
 	postureVarUnusedEvCtl      = "unused_ev_ctl"
 	postureVarUnusedFlowEvent  = "unused_flow_event"
 	postureVarUnusedStatIndex  = "unused_stat_index"
@@ -284,6 +294,7 @@ type postureMapSpecs struct {
 	Endpoints      *ebpf.MapSpec `ebpf:"endpoints"`
 	Frags          *ebpf.MapSpec `ebpf:"frags"`
 	FtRuns         *ebpf.MapSpec `ebpf:"ft_runs"`
+	PostureEptab   *ebpf.MapSpec `ebpf:"posture_eptab"`
 	PostureEvctl   *ebpf.MapSpec `ebpf:"posture_evctl"`
 	PostureEvring  *ebpf.MapSpec `ebpf:"posture_evring"`
 	PostureFlows   *ebpf.MapSpec `ebpf:"posture_flows"`
@@ -304,12 +315,14 @@ type postureMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type postureVariableSpecs struct {
 	ClockNs          *ebpf.VariableSpec `ebpf:"clock_ns"`
+	EpFast           *ebpf.VariableSpec `ebpf:"ep_fast"`
 	EvOrderedPublish *ebpf.VariableSpec `ebpf:"ev_ordered_publish"`
 	FtMask           *ebpf.VariableSpec `ebpf:"ft_mask"`
 	FtRingMask       *ebpf.VariableSpec `ebpf:"ft_ring_mask"`
 	FtSlots          *ebpf.VariableSpec `ebpf:"ft_slots"`
 	PolicyGen        *ebpf.VariableSpec `ebpf:"policy_gen"`
 	UnusedDnsEvent   *ebpf.VariableSpec `ebpf:"unused_dns_event"`
+	UnusedEpBucket   *ebpf.VariableSpec `ebpf:"unused_ep_bucket"`
 	UnusedEvCtl      *ebpf.VariableSpec `ebpf:"unused_ev_ctl"`
 	UnusedFlowEvent  *ebpf.VariableSpec `ebpf:"unused_flow_event"`
 	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
@@ -339,6 +352,7 @@ type postureMaps struct {
 	Endpoints      *ebpf.Map `ebpf:"endpoints"`
 	Frags          *ebpf.Map `ebpf:"frags"`
 	FtRuns         *ebpf.Map `ebpf:"ft_runs"`
+	PostureEptab   *ebpf.Map `ebpf:"posture_eptab"`
 	PostureEvctl   *ebpf.Map `ebpf:"posture_evctl"`
 	PostureEvring  *ebpf.Map `ebpf:"posture_evring"`
 	PostureFlows   *ebpf.Map `ebpf:"posture_flows"`
@@ -360,6 +374,7 @@ func (m *postureMaps) Close() error {
 		m.Endpoints,
 		m.Frags,
 		m.FtRuns,
+		m.PostureEptab,
 		m.PostureEvctl,
 		m.PostureEvring,
 		m.PostureFlows,
@@ -381,12 +396,14 @@ func (m *postureMaps) Close() error {
 // It can be passed to loadPostureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type postureVariables struct {
 	ClockNs          *ebpf.Variable `ebpf:"clock_ns"`
+	EpFast           *ebpf.Variable `ebpf:"ep_fast"`
 	EvOrderedPublish *ebpf.Variable `ebpf:"ev_ordered_publish"`
 	FtMask           *ebpf.Variable `ebpf:"ft_mask"`
 	FtRingMask       *ebpf.Variable `ebpf:"ft_ring_mask"`
 	FtSlots          *ebpf.Variable `ebpf:"ft_slots"`
 	PolicyGen        *ebpf.Variable `ebpf:"policy_gen"`
 	UnusedDnsEvent   *ebpf.Variable `ebpf:"unused_dns_event"`
+	UnusedEpBucket   *ebpf.Variable `ebpf:"unused_ep_bucket"`
 	UnusedEvCtl      *ebpf.Variable `ebpf:"unused_ev_ctl"`
 	UnusedFlowEvent  *ebpf.Variable `ebpf:"unused_flow_event"`
 	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`

@@ -229,6 +229,23 @@ struct endpoint_key {
 	__u8 addr[AF_ADDR_LEN];
 };
 
+/* The endpoint table: a hashed array of buckets, one cache line each,
+ * holding up to EP_WAYS (address, identity) pairs, whose lookup the
+ * verifier inlines. User space writes it beside the endpoints hash map,
+ * which holds every endpoint; an endpoint that does not fit its bucket is
+ * only there, and the bucket's EP_OVERFLOW bit says so. The rest of seq
+ * is a sequence count user space makes odd while it writes the bucket; a
+ * reader that sees it odd or changed asks the hash map instead. An
+ * identity of zero marks a free way. Addresses are two 64-bit words as
+ * the bytes lie in memory. */
+#define EP_WAYS 3
+#define EP_OVERFLOW 0x80000000
+struct ep_bucket {
+	__u32 seq;
+	__u32 id[EP_WAYS];
+	__u64 addr[EP_WAYS][2];
+};
+
 /* Shadow policy: longest-prefix match whose exact part is (subject, peer,
  * dir, proto) and whose last 16 bits are the port, so a port range becomes
  * a handful of prefixes. subject is the local endpoint whose policy
