@@ -3,6 +3,7 @@
 package bpf
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"testing"
@@ -16,8 +17,10 @@ import (
 // program twin measured the same way in the same run, so the difference
 // is the cost posture adds.
 
-func benchSetup(b *testing.B) *Objects {
-	o := load(b)
+func benchSetup(b *testing.B) *Objects { return benchSetupWith(b, Options{}) }
+
+func benchSetupWith(b *testing.B, opts Options) *Objects {
+	o := loadWith(b, opts)
 	const idA, idB = 256, 257
 	must := func(err error) {
 		if err != nil {
@@ -75,8 +78,8 @@ func BenchmarkEstablished(b *testing.B) {
 }
 
 // benchNew runs one distinct new flow per iteration (repeat 1), timing
-// only the program. The posture runs load their objects afresh (newFlows)
-// so that every count sees flows it has never seen: with -count the
+// only the program. The posture runs load their objects afresh so that
+// every count sees flows it has never seen: with -count the
 // testing package reruns a sub-benchmark with the same frames, which
 // over the same maps would time lookups of known flows instead.
 func benchNew(b *testing.B, prog *ebpf.Program, base pkt) {
@@ -93,6 +96,35 @@ func benchNew(b *testing.B, prog *ebpf.Program, base pkt) {
 		frames[i] = p.bytes()
 	}
 	benchFrames(b, prog, frames)
+}
+
+// BenchmarkNewFlowTableSize: BenchmarkNewFlow's flows with the flow
+// table sized by --flow-entries. A new flow's first cost is its bucket's
+// cache line, which is cold unless the bucket array (8 bytes per entry)
+// stays in the caches; the maps are loaded afresh whenever the table is
+// half full, outside the timing, so every flow finds room in it.
+func BenchmarkNewFlowTableSize(b *testing.B) {
+	base := pkt{src: podA, proto: ProtoTCP, dport: 80, tcpFlags: syn}
+	for _, n := range []uint32{16384, 65536, 262144, 1048576} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			o := benchSetupWith(b, Options{FlowEntries: n})
+			var total time.Duration
+			for i := range b.N {
+				if i > 0 && i%int(n/2) == 0 {
+					o = benchSetupWith(b, Options{FlowEntries: n}) // closed at cleanup
+				}
+				p := base
+				p.sport = uint16(1024 + i%60000)
+				p.dst = ipv4([4]byte{10, 213, byte(i / 60000), 3})
+				_, d, err := o.FromPod().Benchmark(p.bytes(), 1, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += d
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/pkt")
+		})
+	}
 }
 
 // benchFrames runs each frame once, timing only the program.

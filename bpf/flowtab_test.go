@@ -5,25 +5,7 @@ package bpf
 import (
 	"net/netip"
 	"testing"
-
-	"github.com/cilium/ebpf/rlimit"
-
-	"github.com/posture-dev/posture/internal/testenv"
 )
-
-func loadWith(t testing.TB, opts Options) *Objects {
-	t.Helper()
-	testenv.RequireRoot(t)
-	if err := rlimit.RemoveMemlock(); err != nil {
-		t.Fatal(err)
-	}
-	o, err := Load(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { o.Close() })
-	return o
-}
 
 // manyFlows are n distinct TCP flows from podA to addresses in
 // 10.214.0.0/16, as SYNs.

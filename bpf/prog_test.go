@@ -16,13 +16,15 @@ import (
 	"github.com/posture-dev/posture/internal/testenv"
 )
 
-func load(t testing.TB) *Objects {
+func load(t testing.TB) *Objects { return loadWith(t, Options{}) }
+
+func loadWith(t testing.TB, opts Options) *Objects {
 	t.Helper()
 	testenv.RequireRoot(t)
 	if err := rlimit.RemoveMemlock(); err != nil {
 		t.Fatal(err)
 	}
-	o, err := Load(Options{})
+	o, err := Load(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
