@@ -100,6 +100,12 @@ func (t *table) close() {
 // publishes the state naming it, and atomic loads keep that order here.
 // Counters the program adds to meanwhile may be a packet behind.
 func (t *table) read(fn func(b, w int, s uint64, k *FlowKey, v *FlowValue)) error {
+	// one copy for every entry: fn does not keep them, and a copy per
+	// entry was most of a scan's garbage
+	var (
+		k FlowKey
+		v FlowValue
+	)
 	for i := range t.tags {
 		for w := range ftWays {
 			s := atomic.LoadUint64(&t.tags[i].State[w])
@@ -113,7 +119,7 @@ func (t *table) read(fn func(b, w int, s uint64, k *FlowKey, v *FlowValue)) erro
 			if idx >= uint64(t.nslots) {
 				return fmt.Errorf("reading flow table: bucket %d names entry %d of %d", i, idx, t.nslots)
 			}
-			k, v := t.entries[idx].Key, t.entries[idx].Val
+			k, v = t.entries[idx].Key, t.entries[idx].Val
 			fn(i, w, s, &k, &v)
 		}
 	}

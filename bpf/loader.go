@@ -486,7 +486,8 @@ func (o *Objects) SetClock(ns uint64) error {
 // ReadFlows calls fn for every flow: those in the flow table, then those
 // in the LRU maps (IPv4 keys in their IPv4-mapped FlowKey form), reading
 // the maps in batches (one system call per 4096 entries instead of two
-// per entry) where the kernel supports it.
+// per entry) where the kernel supports it. The key and value are only
+// valid during the call: fn copies what it keeps.
 func (o *Objects) ReadFlows(fn func(*FlowKey, *FlowValue)) error {
 	if err := o.tab.read(func(_, _ int, _ uint64, k *FlowKey, v *FlowValue) { fn(k, v) }); err != nil {
 		return err

@@ -299,7 +299,7 @@ func (r *Recorder) viewLocked(a netip.Addr, id uint32) flow.Endpoint {
 	if st := r.byIP[a]; st != nil {
 		return flow.Endpoint{
 			Identity: st.id, Namespace: st.ep.Namespace, Pod: st.ep.Pod, Workload: st.ep.Workload,
-			Labels: st.ep.IdentityLabels(), IP: a.String(),
+			Labels: st.labels, IP: st.ip,
 		}
 	}
 	return flow.Endpoint{Identity: flow.IdentityWorld, IP: a.String()}

@@ -50,17 +50,22 @@ func buildEdges(obs []observation, view endpointView) []flow.Edge {
 		names   []string
 		conns   uint64
 	}
-	conns := map[connKey]*conn{}
-	var order []connKey
+	// sized for every observation, most of which are connections of
+	// their own: growing these was most of an export's garbage
+	at := make(map[connKey]int32, len(obs)/2)
+	order := make([]connKey, 0, len(obs)/2)
+	all := make([]conn, 0, len(obs)/2)
 	for i := range obs {
 		o := &obs[i]
 		k := connKey{o.Conn.Src, o.Conn.Dst, o.Conn.SrcPort, o.Conn.DstPort, o.Conn.Proto}
-		c := conns[k]
-		if c == nil {
-			c = &conn{o: o, first: o.First, last: o.Last}
-			conns[k] = c
+		j, ok := at[k]
+		if !ok {
+			j = int32(len(all))
+			all = append(all, conn{o: o, first: o.First, last: o.Last})
+			at[k] = j
 			order = append(order, k)
 		}
+		c := &all[j]
 		if o.Conn.Dir == bpf.DirEgress {
 			c.egress = true
 		} else {
@@ -87,8 +92,8 @@ func buildEdges(obs []observation, view endpointView) []flow.Edge {
 		}
 	}
 	agg := flow.NewAggregator()
-	for _, k := range order {
-		c := conns[k]
+	for j, k := range order {
+		c := &all[j]
 		if protoName(k.Proto) == "" {
 			// no policy can name it (GRE, ESP, ...): not an edge
 			continue

@@ -80,6 +80,10 @@ type Recorder struct {
 type epState struct {
 	ep *Endpoint
 	id flow.Identity
+	// what every edge to or from the address shows, computed once: a
+	// scan names each flow's two ends
+	labels flow.Labels
+	ip     string
 }
 
 type appliedState struct {
@@ -252,9 +256,11 @@ func (r *Recorder) SetEndpoints(eps []Endpoint) error {
 	for i := range eps {
 		e := &eps[i]
 		next[e.Key()] = e
-		id := r.alloc.Pod(e.IdentityLabels())
+		// clipped: edges share it, and an append must not reach another's
+		labels := slices.Clip(e.IdentityLabels())
+		id := r.alloc.Pod(labels)
 		for _, ip := range e.IPs {
-			byIP[ip] = &epState{ep: e, id: id}
+			byIP[ip] = &epState{ep: e, id: id, labels: labels, ip: ip.String()}
 		}
 	}
 	want := map[string]bool{}
