@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // The endpoint table's layout, from posture.h.
@@ -38,9 +36,7 @@ func openEpTable(o *postureObjects) (*epTable, error) {
 }
 
 func (t *epTable) close() {
-	for _, b := range t.mems {
-		unix.Munmap(b)
-	}
+	unmap(t.mems)
 	t.mems, t.buckets = nil, nil
 }
 
@@ -119,10 +115,4 @@ func (t *epTable) del(a [16]byte) {
 		}
 		return overflow
 	})
-}
-
-// overflowed reports whether a's bucket sends lookups to the hash map.
-func (t *epTable) overflowed(a [16]byte) bool {
-	a0, a1 := epWords(a)
-	return atomic.LoadUint32(&t.buckets[epHash(a0, a1, len(t.buckets))].Seq)&epOverflow != 0
 }

@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"testing"
 )
 
@@ -72,6 +73,12 @@ func TestEndpointTable(t *testing.T) {
 		}
 	}
 	t.Logf("probed %d endpoints in the table and %d in the hash map only", inTable, overflowed)
+}
+
+// overflowed reports whether a's bucket sends lookups to the hash map.
+func (t *epTable) overflowed(a [16]byte) bool {
+	a0, a1 := epWords(a)
+	return atomic.LoadUint32(&t.buckets[epHash(a0, a1, len(t.buckets))].Seq)&epOverflow != 0
 }
 
 // holds reports whether a is in its table bucket.

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // evPerCPU is EV_PER_CPU from posture.h: the events each CPU's ring holds.
@@ -45,9 +43,7 @@ func openEvents(o *postureObjects) (*events, error) {
 }
 
 func (e *events) close() {
-	for _, b := range e.mems {
-		unix.Munmap(b)
-	}
+	unmap(e.mems)
 	e.mems, e.ctl, e.ring = nil, nil, nil
 }
 

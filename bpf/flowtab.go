@@ -63,6 +63,13 @@ func mapArray[T any](mems *[][]byte, m *ebpf.Map, n int) ([]T, error) {
 	return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n), nil
 }
 
+// unmap releases mappings mapArray made.
+func unmap(mems [][]byte) {
+	for _, b := range mems {
+		unix.Munmap(b)
+	}
+}
+
 // openTable maps the table; close releases the mappings.
 func openTable(o *postureObjects) (*table, error) {
 	t := &table{nslots: int(o.PostureFlowtab.MaxEntries())}
@@ -89,9 +96,7 @@ func openTable(o *postureObjects) (*table, error) {
 }
 
 func (t *table) close() {
-	for _, b := range t.mems {
-		unix.Munmap(b)
-	}
+	unmap(t.mems)
 	t.mems, t.tags, t.entries, t.pool, t.free = nil, nil, nil, nil, nil
 }
 
