@@ -4,6 +4,7 @@ package bpf
 
 import (
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"testing"
 )
@@ -71,6 +72,49 @@ func TestEndpointTable(t *testing.T) {
 		if got := peerID(i, 40002); got != IdentityWorld {
 			t.Errorf("endpoint %d after deletion: identity %d, want world (%d)", i, got, IdentityWorld)
 		}
+	}
+	// emptying an overflowing bucket's ways takes its spilled endpoints
+	// back, and the bucket stops sending lookups to the hash map once
+	// none are left there
+	var spilled int
+	for _, i := range probe {
+		if a := Addr16(addr(i)); o.ep.overflowed(a) && !o.ep.holds(a) {
+			spilled = i
+			break
+		}
+	}
+	bucketOf := func(i int) int {
+		a0, a1 := epWords(Addr16(addr(i)))
+		return epHash(a0, a1, len(o.ep.buckets))
+	}
+	var same []int
+	for i := range n {
+		if bucketOf(i) == bucketOf(spilled) && i != probe[0] && i != probe[len(probe)-1] {
+			same = append(same, i)
+		}
+	}
+	for len(same) > 0 {
+		var held []int
+		for _, i := range same {
+			if o.ep.holds(Addr16(addr(i))) {
+				held = append(held, i)
+			}
+		}
+		if want := min(len(same), epWays); len(held) != want {
+			t.Fatalf("bucket with %d endpoints holds %d, want %d", len(same), len(held), want)
+		}
+		if got, want := o.ep.overflowed(Addr16(addr(same[0]))), len(same) > epWays; got != want {
+			t.Errorf("bucket with %d endpoints: overflow mark %v, want %v", len(same), got, want)
+		}
+		for _, i := range same {
+			if got := peerID(i, uint16(41000+len(same))); got != id(i) {
+				t.Errorf("endpoint %d in a bucket of %d: identity %d, want %d", i, len(same), got, id(i))
+			}
+		}
+		if err := o.DeleteEndpoint(addr(held[0])); err != nil {
+			t.Fatal(err)
+		}
+		same = slices.DeleteFunc(same, func(i int) bool { return i == held[0] })
 	}
 	t.Logf("probed %d endpoints in the table and %d in the hash map only", inTable, overflowed)
 }
