@@ -85,17 +85,20 @@ func BenchmarkEstablished(b *testing.B) {
 func benchNew(b *testing.B, prog *ebpf.Program, base pkt) {
 	frames := make([][]byte, b.N)
 	for i := range frames {
-		p := base
-		p.sport = uint16(1024 + i%60000)
-		p.dst = podB
-		if i >= 60000 {
-			a := podB.As4()
-			a[2] = byte(i / 60000)
-			p.dst = ipv4(a)
-		}
-		frames[i] = p.bytes()
+		frames[i] = newFlowFrame(base, i)
 	}
 	benchFrames(b, prog, frames)
+}
+
+// newFlowFrame is the i-th new flow from base's source to pod B: a new
+// source port each time, and past 60,000 ports the next address after B's.
+func newFlowFrame(base pkt, i int) []byte {
+	p := base
+	p.sport = uint16(1024 + i%60000)
+	a := podB.As4()
+	a[2] += byte(i / 60000)
+	p.dst = ipv4(a)
+	return p.bytes()
 }
 
 // BenchmarkNewFlowTableSize: BenchmarkNewFlow's flows with the flow
@@ -113,10 +116,7 @@ func BenchmarkNewFlowTableSize(b *testing.B) {
 				if i > 0 && i%int(n/2) == 0 {
 					o = benchSetupWith(b, Options{FlowEntries: n}) // closed at cleanup
 				}
-				p := base
-				p.sport = uint16(1024 + i%60000)
-				p.dst = ipv4([4]byte{10, 213, byte(i / 60000), 3})
-				_, d, err := o.FromPod().Benchmark(p.bytes(), 1, nil)
+				_, d, err := o.FromPod().Benchmark(newFlowFrame(base, i), 1, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -128,11 +128,5 @@ func (t *epTable) overflowed(a [16]byte) bool {
 // holds reports whether a is in its table bucket.
 func (t *epTable) holds(a [16]byte) bool {
 	a0, a1 := epWords(a)
-	b := &t.buckets[epHash(a0, a1, len(t.buckets))]
-	for i := range epWays {
-		if b.Id[i] != 0 && b.Addr[i] == [2]uint64{a0, a1} {
-			return true
-		}
-	}
-	return false
+	return way(&t.buckets[epHash(a0, a1, len(t.buckets))], a0, a1) >= 0
 }
